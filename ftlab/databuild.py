@@ -1,7 +1,9 @@
 """`python -m ftlab data build`: rebuild every derived file in data/ and its manifest entries."""
 from __future__ import annotations
 
+from .contamination import decontaminate
 from .corpus import GENERAL_DIR, build_general
+from .instructions import CHATTERBOT, COUNTRYINFO, INSTRUCTIONS_DIR, build_instructions
 from .jsonl import write_jsonl
 from .manifest import entry_for, write_manifest
 from .sources import WIKI, WORDNET
@@ -17,5 +19,25 @@ def build_all() -> list[str]:
         path = GENERAL_DIR / f"{name}.jsonl.gz"
         write_jsonl(path, docs)
         entries.append(entry_for(path, sources, licence))
+    entries += build_instruction_files()
     write_manifest(entries)
     return [f"{e.path}: {e.rows} rows, {e.chars:,} chars, sha256 {e.sha256[:12]}…" for e in entries]
+
+
+def build_instruction_files() -> list:
+    """Instruction splits from the committed corpus + chatterbot + countryinfo; val/test decontaminated."""
+    splits = build_instructions()
+    removed = {}
+    for name in ("val", "test"):
+        splits[name], removed[name] = decontaminate(splits["train"], splits[name])
+    sources = [WIKI.pin, WORDNET.pin, CHATTERBOT.pin, COUNTRYINFO.pin]
+    licence = (f"{WIKI.name}: {WIKI.licence}; {WORDNET.name}: {WORDNET.licence}; "
+               f"{CHATTERBOT.name}: {CHATTERBOT.licence}; {COUNTRYINFO.name}: {COUNTRYINFO.licence}")
+    entries = []
+    for name, rows in splits.items():
+        path = INSTRUCTIONS_DIR / f"{name}.jsonl.gz"
+        write_jsonl(path, rows)
+        entries.append(entry_for(path, sources, licence))
+    print(f"instructions: removed as contaminated (13-gram overlap with train): "
+          f"val {len(removed['val'])}, test {len(removed['test'])}")
+    return entries

@@ -25,3 +25,93 @@ def known_word_rate(texts: list[str], vocabulary: set[str]) -> float:
     """Fraction of generated words that are real words of the corpus (0 for no words): a crude 'is it English'."""
     words = [w.lower() for t in texts for w in WORD.findall(t)]
     return sum(w in vocabulary for w in words) / len(words) if words else 0.0
+
+
+def normalize(text: str) -> str:
+    """Lower-case, drop punctuation at the ends and collapse spaces: what exact match compares."""
+    return " ".join(text.lower().strip().strip(".!?,;:'\"").split())
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD-style word-overlap F1 between a prediction and a reference answer."""
+    pred, ref = normalize(prediction).split(), normalize(reference).split()
+    common = sum(min(pred.count(w), ref.count(w)) for w in set(pred))
+    if not pred or not ref or not common:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def chat_prompts(tokenizer, rows: list[dict]) -> list[str]:
+    """Each row's conversation up to (not including) the last assistant turn, ready for generation."""
+    return [tokenizer.apply_chat_template(r["messages"][:-1], tokenize=False, add_generation_prompt=True)
+            for r in rows]
+
+
+def stop_ids(tokenizer) -> list[int]:
+    ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
+    return sorted(i for i in ids if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id)
+
+
+def generate_answers(model, tokenizer, rows: list[dict], max_new_tokens: int = 24, batch_size: int = 32) -> list[str]:
+    """Greedy answers to each row's prompt (batched, left-padded), cut at the end-of-turn token."""
+    import torch
+    model.eval()
+    device = next(model.parameters()).device
+    prompts = chat_prompts(tokenizer, rows)
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    answers = []
+    try:
+        with torch.no_grad():
+            for i in range(0, len(prompts), batch_size):
+                enc = tokenizer(prompts[i:i + batch_size], return_tensors="pt", padding=True,
+                                add_special_tokens=False).to(device)
+                out = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
+                                     eos_token_id=stop_ids(tokenizer), pad_token_id=tokenizer.pad_token_id)
+                answers += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    finally:
+        tokenizer.padding_side = side
+    return [a.strip() for a in answers]
+
+
+def task_scores(model, tokenizer, rows: list[dict], max_new_tokens: int = 24) -> dict:
+    """Exact-match accuracy and token F1 per task and overall, plus the answers themselves."""
+    answers = generate_answers(model, tokenizer, rows, max_new_tokens)
+    per_task: dict[str, list[tuple[float, float]]] = {}
+    for row, ans in zip(rows, answers):
+        em = float(normalize(ans) == normalize(row["answer"]))
+        per_task.setdefault(row["task"], []).append((em, token_f1(ans, row["answer"])))
+    summary = {task: {"accuracy": sum(e for e, _ in v) / len(v), "f1": sum(f for _, f in v) / len(v), "n": len(v)}
+               for task, v in per_task.items()}
+    all_scores = [s for v in per_task.values() for s in v]
+    summary["overall"] = {"accuracy": sum(e for e, _ in all_scores) / len(all_scores),
+                          "f1": sum(f for _, f in all_scores) / len(all_scores), "n": len(all_scores)}
+    return {"scores": summary, "answers": answers}
+
+
+def response_loss(model, tokenizer, rows: list[dict], batch_size: int = 32) -> float:
+    """Mean loss (nats/token) on the assistant tokens only, the part SFT is meant to improve."""
+    import torch
+    model.eval()
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(rows), batch_size):
+            encs = [tokenizer.apply_chat_template(r["messages"], tokenize=True, return_dict=True,
+                                                  return_assistant_tokens_mask=True) for r in rows[i:i + batch_size]]
+            width = max(len(e["input_ids"]) for e in encs)
+            ids = torch.full((len(encs), width), tokenizer.pad_token_id)
+            mask = torch.zeros((len(encs), width), dtype=torch.bool)
+            attn = torch.zeros((len(encs), width), dtype=torch.long)
+            for j, e in enumerate(encs):
+                n = len(e["input_ids"])
+                ids[j, :n] = torch.tensor(e["input_ids"])
+                mask[j, :n] = torch.tensor(e["assistant_masks"], dtype=torch.bool)
+                attn[j, :n] = 1
+            ids, mask, attn = ids.to(device), mask.to(device), attn.to(device)
+            logits = model(input_ids=ids, attention_mask=attn).logits.float()
+            nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
+            keep = mask[:, 1:]
+            total += nll[keep].sum().item()
+            count += int(keep.sum())
+    return total / max(count, 1)

@@ -45,8 +45,17 @@ def count_rows_and_chars(path: Path) -> tuple[int, int]:
             if line.strip():
                 rows += 1
                 row = json.loads(line)
-                chars += len(row.get("text", "")) if isinstance(row, dict) else 0
+                chars += _text_chars(row)
     return rows, chars
+
+
+def _text_chars(row) -> int:
+    """Characters of text in a row: its `text`, or the content of its chat `messages`."""
+    if not isinstance(row, dict):
+        return 0
+    if "messages" in row:
+        return sum(len(m.get("content", "")) for m in row["messages"] if isinstance(m, dict))
+    return len(row.get("text", ""))
 
 
 def entry_for(path: Path, sources: list[str], licence: str) -> ManifestEntry:

@@ -16,8 +16,10 @@ IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
 SPECIAL_TOKENS = [EOS, PAD, IM_START, IM_END]
 
-# Each message: <|im_start|>role\ncontent<|im_end|>\n ; assistant content + <|im_end|> carry the loss.
+# <|endoftext|> first (as every pretraining document began), then per message:
+# <|im_start|>role\ncontent<|im_end|>\n ; the assistant's content + <|im_end|> carry the loss.
 CHAT_TEMPLATE = (
+    "{{ bos_token }}"
     "{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '\n' }}"
     "{% if message['role'] == 'assistant' %}"

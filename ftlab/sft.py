@@ -1,0 +1,97 @@
+"""Supervised fine-tuning through TRL's SFTTrainer, the way every ftlab notebook runs it (taught in notebook 01).
+
+A thin layer: chat rows (`messages`) -> a `datasets.Dataset`, an `SFTConfig` built from one `SFTSettings`
+dataclass, loss on assistant tokens only (TRL's `assistant_only_loss`, driven by the chat template's
+`{% generation %}` marks), seeds, evaluation loss, tqdm progress, and a run card per run.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from trl import SFTConfig, SFTTrainer
+
+from .data import validate_rows
+from .device import pick_device
+from .runcard import make_card, write_card
+from .tokenizer import IM_END
+
+
+@dataclass
+class SFTSettings:
+    """Hyper-parameters of one SFT run. The source text's recipe is lr 2e-5, 3 epochs, cosine, warm-up 0.1,
+    effective batch 16, bf16; profiles override what a small model or a small machine needs."""
+
+    learning_rate: float = 2e-5
+    max_steps: int = -1  # > 0 overrides epochs
+    epochs: float = 3.0
+    batch_size: int = 16
+    grad_accum: int = 1
+    warmup_ratio: float = 0.1
+    scheduler: str = "cosine"
+    max_length: int = 256
+    assistant_only_loss: bool = True  # False: loss on the whole templated conversation
+    bf16: bool = False
+    weight_decay: float = 0.0
+    seed: int = 0
+    eval_steps: int = 50
+    logging_steps: int = 10
+    progress: bool = True
+
+    @property
+    def effective_batch(self) -> int:
+        return self.batch_size * self.grad_accum
+
+
+@dataclass
+class SFTResult:
+    model: torch.nn.Module
+    history: list[dict]  # TRL/transformers log rows: loss, eval_loss, learning_rate, step
+    card: dict
+    card_path: Path
+
+
+def to_dataset(rows: list[dict]) -> Dataset:
+    """Only the `messages` column: what TRL's conversational path expects."""
+    return Dataset.from_list([{"messages": r["messages"]} for r in rows])
+
+
+def sft_config(s: SFTSettings, out_dir: Path, has_eval: bool, device: torch.device) -> SFTConfig:
+    return SFTConfig(
+        output_dir=str(out_dir), learning_rate=s.learning_rate, max_steps=s.max_steps,
+        num_train_epochs=s.epochs, per_device_train_batch_size=s.batch_size, per_device_eval_batch_size=32,
+        gradient_accumulation_steps=s.grad_accum, warmup_steps=s.warmup_ratio, lr_scheduler_type=s.scheduler,
+        weight_decay=s.weight_decay, max_length=s.max_length, assistant_only_loss=s.assistant_only_loss,
+        eos_token=IM_END if s.assistant_only_loss else None, bf16=s.bf16, use_cpu=device.type == "cpu",
+        seed=s.seed, data_seed=s.seed, logging_steps=s.logging_steps, eval_strategy="steps" if has_eval else "no",
+        eval_steps=s.eval_steps, save_strategy="no", report_to="none", disable_tqdm=not s.progress,
+        dataloader_num_workers=0,
+    )
+
+
+def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out_dir: Path,
+            val_rows: list[dict] | None = None, profile: str | None = None, name: str = "sft") -> SFTResult:
+    """Fine-tune `model` in place on validated chat rows; returns the model, the log history and a run card."""
+    out_dir = Path(out_dir)
+    train_rows = validate_rows(train_rows, f"{name}: train rows", tokenizer, settings.max_length)
+    if val_rows:
+        val_rows = validate_rows(val_rows, f"{name}: validation rows", tokenizer, settings.max_length)
+    device = pick_device()
+    trainer = SFTTrainer(model=model, args=sft_config(settings, out_dir, bool(val_rows), device),
+                         train_dataset=to_dataset(train_rows),
+                         eval_dataset=to_dataset(val_rows) if val_rows else None, processing_class=tokenizer)
+    start = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - start
+    history = trainer.state.log_history
+    tokens = int(max((row.get("num_tokens", 0) for row in history), default=0))  # TRL counts what it trained on
+    metrics = {k: v for k, v in history[-1].items() if isinstance(v, (int, float))} if history else {}
+    card = make_card("sft", settings, seed=settings.seed, tokens=tokens, wall_time_s=wall, metrics=metrics,
+                     device=device, profile=profile, extra={"train_rows": len(train_rows),
+                                                            "val_rows": len(val_rows or []),
+                                                            "settings": asdict(settings), "history": history})
+    return SFTResult(trainer.model, history, card, write_card(card, "runcard", out_dir))
+
