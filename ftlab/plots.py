@@ -57,3 +57,24 @@ def perplexity_bars(values: dict[str, float], title: str = "Held-out perplexity 
     ax.invert_yaxis()
     fig.tight_layout()
     return fig
+
+
+def grouped_bars(groups: dict[str, dict[str, tuple[float, float]]], ylabel: str = "accuracy",
+                 title: str = "Accuracy per task"):
+    """Bars per category (x) for each group (colour), with ± error bars: {group: {category: (mean, std)}}."""
+    import numpy as np
+    categories = list(next(iter(groups.values())))
+    x = np.arange(len(categories))
+    width = 0.8 / len(groups)
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(categories)), 4))
+    for i, (name, vals) in enumerate(groups.items()):
+        means = [vals[c][0] for c in categories]
+        stds = [vals[c][1] for c in categories]
+        ax.bar(x + i * width - 0.4 + width / 2, means, width, yerr=stds, capsize=3, label=name)
+    ax.set_xticks(x, categories)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

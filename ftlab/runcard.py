@@ -49,6 +49,12 @@ def peak_memory_bytes(device: torch.device | str = "cpu") -> dict[str, int]:
     return {"cpu_peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
+def reset_peak_memory(device: torch.device | str = "cpu") -> None:
+    """Start a run's CUDA peak from zero (CPU peak RSS cannot be reset: measure in a fresh process)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
 def _jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _jsonable(dataclasses.asdict(value))

@@ -11,12 +11,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import datasets
 from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
 from .data import validate_rows
 from .device import pick_device
-from .runcard import make_card, write_card
+from .runcard import make_card, reset_peak_memory, write_card
 from .tokenizer import IM_END
 
 
@@ -35,6 +36,7 @@ class SFTSettings:
     max_length: int = 256
     assistant_only_loss: bool = True  # False: loss on the whole templated conversation
     bf16: bool = False
+    activation_checkpointing: bool = False  # TRL turns it on by default: saves memory, re-computes activations
     weight_decay: float = 0.0
     seed: int = 0
     eval_steps: int = 50
@@ -65,7 +67,8 @@ def sft_config(s: SFTSettings, out_dir: Path, has_eval: bool, device: torch.devi
         num_train_epochs=s.epochs, per_device_train_batch_size=s.batch_size, per_device_eval_batch_size=32,
         gradient_accumulation_steps=s.grad_accum, warmup_steps=s.warmup_ratio, lr_scheduler_type=s.scheduler,
         weight_decay=s.weight_decay, max_length=s.max_length, assistant_only_loss=s.assistant_only_loss,
-        eos_token=IM_END if s.assistant_only_loss else None, bf16=s.bf16, use_cpu=device.type == "cpu",
+        eos_token=IM_END if s.assistant_only_loss else None, bf16=s.bf16,
+        activation_checkpointing=s.activation_checkpointing, use_cpu=device.type == "cpu",
         seed=s.seed, data_seed=s.seed, logging_steps=s.logging_steps, eval_strategy="steps" if has_eval else "no",
         eval_steps=s.eval_steps, save_strategy="no", report_to="none", disable_tqdm=not s.progress,
         dataloader_num_workers=0,
@@ -80,6 +83,8 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
     if val_rows:
         val_rows = validate_rows(val_rows, f"{name}: validation rows", tokenizer, settings.max_length)
     device = pick_device()
+    reset_peak_memory(device)
+    datasets.disable_progress_bars()  # TRL's four tokenizing passes would each draw a bar; the trainer's is enough
     trainer = SFTTrainer(model=model, args=sft_config(settings, out_dir, bool(val_rows), device),
                          train_dataset=to_dataset(train_rows),
                          eval_dataset=to_dataset(val_rows) if val_rows else None, processing_class=tokenizer)
@@ -95,3 +100,41 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
                                                             "settings": asdict(settings), "history": history})
     return SFTResult(trainer.model, history, card, write_card(card, "runcard", out_dir))
 
+
+
+def fine_tune_and_score(profile, train_rows: list[dict], val_rows: list[dict], test_rows: list[dict],
+                        seed: int, name: str = "01-sft", **overrides) -> dict:
+    """Fresh base of the profile -> SFT with the profile's settings (plus overrides) -> test scores.
+
+    One call is one arm of one seed in an experiment; notebooks repeat it over seeds and arms.
+    """
+    from dataclasses import replace
+
+    from .evaluate import response_loss, task_scores
+    from .models import load
+    from .paths import new_run_dir
+
+    device = pick_device()
+    model, tokenizer = load(profile.model, device=device)
+    settings = replace(profile.sft, seed=seed, **overrides)
+    result = run_sft(model, tokenizer, train_rows, settings, new_run_dir(f"{name}-seed{seed}"), val_rows=val_rows,
+                     profile=profile.name, name=name)
+    scored = task_scores(result.model, tokenizer, test_rows, profile.max_new_tokens)
+    return {"seed": seed, "settings": settings, "history": result.history, "scores": scored["scores"],
+            "answers": scored["answers"], "response_loss": response_loss(result.model, tokenizer, test_rows),
+            "tokens_per_s": result.card["tokens_per_s"], "wall_time_s": result.card["wall_time_s"],
+            "card_path": result.card_path, "model": result.model, "tokenizer": tokenizer}
+
+
+def show_loss_tokens(tokenizer, messages: list[dict]) -> str:
+    """The templated conversation with the tokens that carry the SFT loss wrapped in ⟦ ⟧."""
+    enc = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+    out, inside = [], False
+    for tok_id, m in zip(enc["input_ids"], enc["assistant_masks"]):
+        if m and not inside:
+            out.append("⟦")
+        if not m and inside:
+            out.append("⟧")
+        inside = bool(m)
+        out.append(tokenizer.decode([tok_id]))
+    return "".join(out) + ("⟧" if inside else "")

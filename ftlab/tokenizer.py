@@ -53,3 +53,15 @@ def wrap(tok: Tokenizer) -> PreTrainedTokenizerFast:
                                    additional_special_tokens=[IM_START, IM_END])
     fast.chat_template = CHAT_TEMPLATE
     return fast
+
+
+def ensure_trainable_template(tokenizer) -> None:
+    """Give a ChatML tokenizer (e.g. SmolLM2's) a template with `{% generation %}` marks, so TRL can mask the
+    loss to assistant tokens. Tokenizers whose template already has them are left alone."""
+    template = tokenizer.chat_template or ""
+    if "{% generation %}" in template:
+        return
+    if IM_START not in tokenizer.get_vocab() or IM_END not in tokenizer.get_vocab():
+        raise ValueError("assistant-only loss needs a chat template with {% generation %} marks; this tokenizer "
+                         "has neither such a template nor ChatML tokens (<|im_start|>, <|im_end|>)")
+    tokenizer.chat_template = CHAT_TEMPLATE.replace("{{ bos_token }}", "")

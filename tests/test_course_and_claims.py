@@ -1,0 +1,31 @@
+import nbformat
+import pytest
+
+from ftlab.course import claim_lines, course_notebooks
+from ftlab.notebook import claim
+
+
+def test_claim_line_format_and_verdicts(capsys):
+    line = claim("00-x", "depends", "3 vs 4")
+    assert line == "CLAIM 00-x: depends — 3 vs 4" and capsys.readouterr().out.strip() == line
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        claim("00-x", "sort of", "")
+
+
+def test_claim_lines_are_collected_from_executed_outputs():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x\nCLAIM a: held — 1\n")]
+    nb.cells = [cell]
+    assert claim_lines(nb) == ["CLAIM a: held — 1"]
+
+
+def test_every_course_notebook_is_numbered_and_stored_with_outputs():
+    books = course_notebooks()
+    assert books and books[0].name.startswith("00_")
+    for path in books:
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        first_text = "".join(o.get("text", "") for o in code[0].outputs)
+        assert first_text.startswith("ftlab profile: "), path.name  # the first output names the profile
+        assert not any(o.output_type == "error" for c in code for o in c.outputs), path.name
