@@ -1,0 +1,40 @@
+import pytest
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from ftlab.evaluate import mean_std, normalize, response_loss, token_f1
+from ftlab.instructions import load_instructions
+from ftlab.sft import SFTSettings, run_sft, show_loss_tokens
+
+
+def test_normalize_and_token_f1():
+    assert normalize("  Paris. ") == "paris"
+    assert token_f1("the big dog", "a big dog") == pytest.approx(2 / 3)
+    assert token_f1("", "x") == 0.0
+    assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(2 ** 0.5))
+
+
+@pytest.fixture(scope="module")
+def title_rows():
+    return load_instructions("train", ("title",), limit_per_task=64)
+
+
+def test_loss_tokens_are_the_answer_and_end_of_turn(small_tokenizer, title_rows):
+    shown = show_loss_tokens(small_tokenizer, title_rows[0]["messages"])
+    assert f"⟦{title_rows[0]['answer']}<|im_end|>⟧" in shown
+    assert shown.count("⟦") == 1
+
+
+def test_sft_lowers_response_loss_and_writes_a_run_card(tmp_path, small_tokenizer, title_rows):
+    cfg = LlamaConfig(vocab_size=len(small_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                      num_attention_heads=2, max_position_embeddings=256, tie_word_embeddings=True,
+                      pad_token_id=small_tokenizer.pad_token_id, eos_token_id=small_tokenizer.eos_token_id)
+    model = LlamaForCausalLM(cfg)
+    test = title_rows[-16:]
+    before = response_loss(model, small_tokenizer, test)
+    result = run_sft(model, small_tokenizer, title_rows[:-16], SFTSettings(learning_rate=3e-3, max_steps=30,
+                     batch_size=8, progress=False, logging_steps=10), tmp_path / "sft", val_rows=test)
+    after = response_loss(result.model, small_tokenizer, test)
+    assert after < before - 0.5  # from ~ln(vocab) towards the answers' token statistics
+    assert result.card["tokens"] > 0 and result.card["kind"] == "sft"
+    assert any("eval_loss" in row for row in result.history)
+    assert result.card_path.exists()
