@@ -80,13 +80,17 @@ def task_scores(model, tokenizer, rows: list[dict], max_new_tokens: int = 24) ->
     per_task: dict[str, list[tuple[float, float]]] = {}
     for row, ans in zip(rows, answers):
         em = float(normalize(ans) == normalize(row["answer"]))
-        per_task.setdefault(row["task"], []).append((em, token_f1(ans, row["answer"])))
-    summary = {task: {"accuracy": sum(e for e, _ in v) / len(v), "f1": sum(f for _, f in v) / len(v), "n": len(v)}
-               for task, v in per_task.items()}
-    all_scores = [s for v in per_task.values() for s in v]
-    summary["overall"] = {"accuracy": sum(e for e, _ in all_scores) / len(all_scores),
-                          "f1": sum(f for _, f in all_scores) / len(all_scores), "n": len(all_scores)}
+        contains = float(normalize(row["answer"]) in normalize(ans))  # chatty instruct models answer in sentences
+        per_task.setdefault(row["task"], []).append((em, token_f1(ans, row["answer"]), contains))
+    summary = {task: _summarise(v) for task, v in per_task.items()}
+    summary["overall"] = _summarise([s for v in per_task.values() for s in v])
     return {"scores": summary, "answers": answers}
+
+
+def _summarise(scores: list[tuple[float, float, float]]) -> dict:
+    n = len(scores)
+    return {"accuracy": sum(s[0] for s in scores) / n, "f1": sum(s[1] for s in scores) / n,
+            "contains": sum(s[2] for s in scores) / n, "n": n}
 
 
 def response_loss(model, tokenizer, rows: list[dict], batch_size: int = 32) -> float:
