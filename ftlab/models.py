@@ -74,6 +74,8 @@ def _load_smol(dtype: torch.dtype):
     model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
     model.generation_config = loaded.generation_config
+    if hasattr(model.config, "quantization_config"):  # else the cached copy would load as "quantized" again
+        del model.config.quantization_config
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model.save_pretrained(cached, safe_serialization=True)
     tok.save_pretrained(cached)
