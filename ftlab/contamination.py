@@ -15,9 +15,13 @@ def row_text(row: dict) -> str:
     return " ".join(m["content"] for m in row["messages"]) if "messages" in row else row.get("text", "")
 
 
+def words(text: str) -> list[str]:
+    return WORD.findall(text.lower())
+
+
 def ngrams(text: str, n: int = 13) -> set[tuple[str, ...]]:
-    words = WORD.findall(text.lower())
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    w = words(text)
+    return {tuple(w[i:i + n]) for i in range(len(w) - n + 1)}
 
 
 def contaminated(train: list[dict], test: list[dict], n: int = 13) -> list[str]:
@@ -27,12 +31,12 @@ def contaminated(train: list[dict], test: list[dict], n: int = 13) -> list[str]:
     for row in train:
         text = row_text(row)
         seen |= ngrams(text, n)
-        whole.add(" ".join(WORD.findall(text.lower())))
+        whole.add(" ".join(words(text)))
     bad = []
     for row in test:
         text = row_text(row)
         grams = ngrams(text, n)
-        if (grams and grams & seen) or (not grams and " ".join(WORD.findall(text.lower())) in whole):
+        if (grams and grams & seen) or (not grams and " ".join(words(text)) in whole):
             bad.append(row["id"])
     return bad
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 import re
 
+import torch
+
 from .pretrain import fixed_blocks, mean_loss, token_stream
 
 WORD = re.compile(r"[A-Za-z]+")
@@ -55,7 +57,6 @@ def stop_ids(tokenizer) -> list[int]:
 
 def generate_answers(model, tokenizer, rows: list[dict], max_new_tokens: int = 24, batch_size: int = 32) -> list[str]:
     """Greedy answers to each row's prompt (batched, left-padded), cut at the end-of-turn token."""
-    import torch
     model.eval()
     device = next(model.parameters()).device
     prompts = chat_prompts(tokenizer, rows)
@@ -95,7 +96,6 @@ def _summarise(scores: list[tuple[float, float, float]]) -> dict:
 
 def response_loss(model, tokenizer, rows: list[dict], batch_size: int = 32) -> float:
     """Mean loss (nats/token) on the assistant tokens only, the part SFT is meant to improve."""
-    import torch
     model.eval()
     device = next(model.parameters()).device
     total, count = 0.0, 0

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .corpus import load_general
+from .data import load_chat_jsonl
 from .paths import DATA_DIR
 from .sources import SourcePackage, fetch, read_member
 
@@ -142,7 +143,6 @@ def build_instructions(per_task_cap: int = 6000) -> dict[str, list[dict]]:
 
 def load_instructions(split: str, tasks: tuple[str, ...] | None = None, limit_per_task: int | None = None) -> list[dict]:
     """Committed instruction examples of one split, optionally only some tasks and at most N per task."""
-    from .data import load_chat_jsonl
     rows = load_chat_jsonl(INSTRUCTIONS_DIR / f"{split}.jsonl.gz")
     taken: Counter = Counter()
     keep = []
