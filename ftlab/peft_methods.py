@@ -1,0 +1,52 @@
+"""One call builds each parameter-efficient method on a model, with peft doing the work.
+
+Methods: full (no wrapper), lora, dora, qlora (LoRA on a model loaded in 4-bit NF4), prefix, prompt, ia3.
+Bottleneck adapters are not here: peft has none, and the `adapters` package pins transformers 4.57 while
+ftlab runs on 5.x.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+METHODS = ("full", "lora", "dora", "qlora", "prefix", "prompt", "ia3")
+
+
+@dataclass(frozen=True)
+class PeftOptions:
+    """The knobs each method has; one place for their defaults."""
+
+    lora_r: int = 8
+    lora_targets: tuple[str, ...] = ("q_proj", "v_proj")
+    virtual_tokens: int = 20  # prefix and prompt tuning
+
+
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise ValueError(f"unknown PEFT method {method!r}; expected one of {', '.join(METHODS)}")
+    return method
+
+
+def peft_config(method: str, options: PeftOptions = PeftOptions()):
+    """The peft config object for `method` (None for full fine-tuning)."""
+    from peft import IA3Config, LoraConfig, PrefixTuningConfig, PromptTuningConfig
+
+    check_method(method)
+    if method == "full":
+        return None
+    if method in ("lora", "dora", "qlora"):
+        return LoraConfig(r=options.lora_r, lora_alpha=2 * options.lora_r, lora_dropout=0.0,
+                          target_modules=list(options.lora_targets), use_dora=method == "dora",
+                          task_type="CAUSAL_LM")
+    if method == "prefix":
+        return PrefixTuningConfig(num_virtual_tokens=options.virtual_tokens, task_type="CAUSAL_LM")
+    if method == "prompt":
+        return PromptTuningConfig(num_virtual_tokens=options.virtual_tokens, task_type="CAUSAL_LM")
+    return IA3Config(task_type="CAUSAL_LM")
+
+
+def wrap(model, method: str, options: PeftOptions = PeftOptions()):
+    """`model` with `method`'s trainable parameters added and everything else frozen (full: unchanged)."""
+    from peft import get_peft_model
+
+    config = peft_config(method, options)
+    return model if config is None else get_peft_model(model, config)
