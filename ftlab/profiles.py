@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from .instructions import GROUNDED_TASKS, KNOWLEDGE_TASKS
+from .memory import TrainSetup
 from .pretrain import PretrainConfig, TinyLlamaShape
 from .sft import SFTSettings
 
@@ -32,6 +33,12 @@ class Profile:
     eval_per_task: int = 50  # test examples per task for accuracy (generation is the slow part)
     seeds: tuple[int, ...] = (0, 1, 2)  # repeated runs, to tell an effect from seed-to-seed spread
     max_new_tokens: int = 24
+    memory_model: str = "tiny"  # notebook 04: the config (ftlab.memory.config_names) measured live
+    memory_checks: tuple[TrainSetup, ...] = (  # notebook 04: configurations measured live against the predictor
+        TrainSetup(method="full", batch_size=8, seq_len=256),
+        TrainSetup(method="lora", batch_size=8, seq_len=256, gradient_checkpointing=True),
+        TrainSetup(method="qlora", batch_size=8, seq_len=256),
+    )
 
 
 PROFILES: dict[str, Profile] = {
@@ -56,6 +63,10 @@ PROFILES: dict[str, Profile] = {
         sft=SFTSettings(learning_rate=1e-4, max_steps=40, batch_size=16, max_length=256, bf16=True,
                         eval_steps=20, logging_steps=5),
         sft_tasks=GROUNDED_TASKS + KNOWLEDGE_TASKS, sft_train_per_task=200, eval_per_task=20,
+        memory_model="smollm2-135m",
+        memory_checks=(TrainSetup(method="full", precision="mixed", batch_size=4, seq_len=256),
+                       TrainSetup(method="lora", batch_size=4, seq_len=256, gradient_checkpointing=True),
+                       TrainSetup(method="qlora", precision="bf16", batch_size=4, seq_len=256)),
     ),
     "gpu": Profile(
         name="gpu", model="HuggingFaceTB/SmolLM2-360M",
@@ -63,6 +74,9 @@ PROFILES: dict[str, Profile] = {
         pretrain_demo=replace(BASE_PRETRAIN, steps=1000, compile=False),
         sft=SFTSettings(learning_rate=2e-5, epochs=3, batch_size=16, max_length=512, bf16=True, eval_steps=100),
         sft_tasks=GROUNDED_TASKS + KNOWLEDGE_TASKS, sft_train_per_task=2000, eval_per_task=100,
+        memory_model="smollm2-135m",
+        memory_checks=tuple(TrainSetup(method=m, precision="bf16", batch_size=8, seq_len=1024, device="cuda")
+                            for m in ("full", "lora", "qlora")),
     ),
 }
 

@@ -37,6 +37,7 @@ class SFTSettings:
     assistant_only_loss: bool = True  # False: loss on the whole templated conversation
     bf16: bool = False
     activation_checkpointing: bool = False  # TRL turns it on by default: saves memory, re-computes activations
+    allow_oom_risk: bool = False  # True: train even when ftlab.memory predicts the run will not fit
     weight_decay: float = 0.0
     seed: int = 0
     eval_steps: int = 50
@@ -75,6 +76,16 @@ def sft_config(s: SFTSettings, out_dir: Path, has_eval: bool, device: torch.devi
     )
 
 
+def check_memory(model, settings: SFTSettings, device: torch.device):
+    """ftlab.memory's preflight for this run: refuses (WontFit) a configuration predicted not to fit, before
+    any training starts. Sequences are counted at `max_length`, the worst case of a padded batch."""
+    from .memory import ModelShape, preflight, setup_of
+
+    setup = setup_of(model, settings.batch_size, settings.max_length, settings.bf16,
+                     settings.activation_checkpointing, device.type)
+    return preflight(ModelShape.from_dict(model.config.to_dict()), setup, allow=settings.allow_oom_risk)
+
+
 def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out_dir: Path,
             val_rows: list[dict] | None = None, profile: str | None = None, name: str = "sft") -> SFTResult:
     """Fine-tune `model` in place on validated chat rows; returns the model, the log history and a run card."""
@@ -83,6 +94,7 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
     if val_rows:
         val_rows = validate_rows(val_rows, f"{name}: validation rows", tokenizer, settings.max_length)
     device = pick_device()
+    predicted = check_memory(model, settings, device)
     reset_peak_memory(device)
     datasets.disable_progress_bars()  # TRL's four tokenizing passes would each draw a bar; the trainer's is enough
     trainer = SFTTrainer(model=model, args=sft_config(settings, out_dir, bool(val_rows), device),
@@ -97,7 +109,8 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
     card = make_card("sft", settings, seed=settings.seed, tokens=tokens, wall_time_s=wall, metrics=metrics,
                      device=device, profile=profile, extra={"train_rows": len(train_rows),
                                                             "val_rows": len(val_rows or []),
-                                                            "settings": asdict(settings), "history": history})
+                                                            "settings": asdict(settings), "history": history,
+                                                            "predicted_peak_bytes": predicted.total})
     return SFTResult(trainer.model, history, card, write_card(card, "runcard", out_dir))
 
 
