@@ -1,0 +1,102 @@
+"""Predicted vs measured peak memory of one training step, on this machine's CPU.
+
+    python bench/memory_cpu.py            # the full grid (about 37 configurations, a few minutes on 2 cores)
+    python bench/memory_cpu.py --quick    # six of them
+
+Each configuration is measured in a fresh process (ftlab.memprobe: live tensor bytes before the step + the
+profiler's highest allocation rise during it) and predicted by ftlab.memory.estimate from the config alone.
+Goal (issue 6): median |error| <= 5 %, max <= 10 %.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+
+from dataclasses import asdict
+
+from ftlab.device import hardware_summary
+from ftlab.memory import TrainSetup, estimate, measure
+from ftlab.paths import REPO_ROOT
+from ftlab.peft_methods import PeftOptions
+
+GIB = 2**30
+
+
+def grid(device: str = "cpu") -> list[tuple[str, TrainSetup]]:
+    """Models x methods x batch/sequence x checkpointing x precision x optimizer x attention."""
+    S = lambda **kw: TrainSetup(device=device, **kw)  # noqa: E731
+    rows = []
+    for b, s in ((4, 128), (16, 256)):
+        for ckpt in (False, True):
+            for method in ("full", "lora", "qlora", "prefix", "prompt", "ia3"):
+                if method == "prefix" and ckpt:
+                    continue  # peft refuses prefix tuning with gradient checkpointing
+                rows.append(("tiny", S(method=method, batch_size=b, seq_len=s, gradient_checkpointing=ckpt)))
+    rows += [
+        ("tiny", S(method="full", precision="bf16", batch_size=8, seq_len=256)),
+        ("tiny", S(method="full", precision="mixed", batch_size=8, seq_len=256)),
+        ("tiny", S(method="lora", precision="mixed", batch_size=8, seq_len=256)),
+        ("tiny", S(method="lora", precision="bf16", batch_size=8, seq_len=256)),
+        ("tiny", S(method="full", attention="eager", batch_size=8, seq_len=256)),
+        ("tiny", S(method="full", optimizer="sgd", batch_size=1, seq_len=32)),
+        ("tiny", S(method="full", optimizer="adamw8bit", batch_size=8, seq_len=128)),
+        ("tiny", S(method="lora", peft=PeftOptions(lora_r=32, lora_targets=("q_proj", "k_proj", "v_proj", "o_proj",
+                   "gate_proj", "up_proj", "down_proj")), batch_size=8, seq_len=128)),
+        ("smollm2-135m", S(method="full", batch_size=2, seq_len=128)),
+        ("smollm2-135m", S(method="full", precision="mixed", batch_size=4, seq_len=256)),
+        ("smollm2-135m", S(method="full", batch_size=4, seq_len=256, gradient_checkpointing=True)),
+        ("smollm2-135m", S(method="lora", batch_size=4, seq_len=256)),
+        ("smollm2-135m", S(method="qlora", precision="bf16", batch_size=4, seq_len=256)),
+        ("smollm2-135m", S(method="prompt", batch_size=2, seq_len=128)),
+        ("smollm2-135m", S(method="ia3", precision="bf16", batch_size=2, seq_len=256)),
+    ]
+    return rows
+
+
+def describe(model: str, setup: TrainSetup) -> str:
+    extras = [setup.precision, setup.optimizer] + (["ckpt"] if setup.gradient_checkpointing else []) + \
+             (["eager"] if setup.attention == "eager" else [])
+    return f"{model:13s} {setup.method:6s} b{setup.batch_size:<2d} s{setup.seq_len:<4d} {' '.join(extras)}"
+
+
+def run(rows, device: str = "cpu", save: str | None = None) -> list[float]:
+    errors, results = [], []
+    print(f"{'configuration':48s} {'predicted':>10s} {'measured':>10s} {'error':>7s}  peak phase")
+    for model, setup in rows:
+        t0 = time.time()
+        predicted = estimate(model, setup)
+        measured = measure(model, setup)["peak_bytes"]
+        err = (predicted.total - measured) / measured
+        errors.append(err)
+        results.append({"model": model, "setup": asdict(setup), "label": describe(model, setup),
+                         "predicted": predicted.total, "measured": measured, "peak_phase": predicted.peak_phase})
+        print(f"{describe(model, setup):48s} {predicted.total / 2**20:8.1f}MB {measured / 2**20:8.1f}MB "
+              f"{err:+7.1%}  {predicted.peak_phase} ({time.time() - t0:.0f}s)", flush=True)
+    abs_err = [abs(e) for e in errors]
+    print(f"\n{len(errors)} configurations: median |error| {statistics.median(abs_err):.1%}, "
+          f"max |error| {max(abs_err):.1%} (goal: median <= 5%, max <= 10%)")
+    if save:
+        out = REPO_ROOT / save
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "hardware": hardware_summary(),
+                                   "python": platform.python_version(), "rows": results}, indent=1) + "\n")
+        print(f"saved {out}")
+    return errors
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="six configurations only")
+    parser.add_argument("--skip", type=int, default=0, help="skip the first N configurations")
+    args = parser.parse_args(argv)
+    rows = grid("cpu")[args.skip:]
+    run(rows[:: max(1, len(rows) // 6)] if args.quick else rows,
+        save=None if args.quick or args.skip else "bench/results/memory_cpu.json")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
