@@ -55,7 +55,7 @@ def cmd_profile(args) -> int:
 
 def cmd_course(args) -> int:
     from .course import run_course
-    return run_course(Path(args.out), only=args.only, store=args.store)
+    return run_course(Path(args.out), only=args.only, store=args.store, timeout=args.cell_timeout)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="course_output")
     p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 01")
     p.add_argument("--store", action="store_true", help="also write a clean run's outputs into notebooks/")
+    p.add_argument("--cell-timeout", type=int, default=None, help="seconds one cell may run (default: no limit)")
     p.set_defaults(func=cmd_course)
     return parser
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from .jsonl import atomic_write_text
 from .paths import NOTEBOOKS_DIR
@@ -29,9 +29,12 @@ def claim_lines(nb) -> list[str]:
     return lines
 
 
-def run_course(out_dir: Path, only: list[str] | None = None, timeout: int = 1800, store: bool = False) -> int:
+def run_course(out_dir: Path, only: list[str] | None = None, timeout: int | None = None,
+               store: bool = False) -> int:
     """Execute notebooks into out_dir; with `store`, a clean run's outputs also replace the notebook's stored ones
-    (how the outputs shown on GitHub are refreshed). Returns 0 if all ran clean."""
+    (how the outputs shown on GitHub are refreshed). A failed, timed-out or crashed notebook is still written
+    with the outputs of the cells that ran. `timeout`: seconds per cell (None: no limit, as large profiles
+    need). Returns 0 if all ran clean."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -43,7 +46,7 @@ def run_course(out_dir: Path, only: list[str] | None = None, timeout: int = 1800
         try:
             NotebookClient(nb, timeout=timeout, kernel_name="python3",
                            resources={"metadata": {"path": str(NOTEBOOKS_DIR)}}).execute()
-        except CellExecutionError as err:
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
             status, failed = f"FAILED: {str(err).strip().splitlines()[-1]}", failed + 1
         seconds = time.perf_counter() - start
         nbformat.write(nb, out_dir / path.name)
