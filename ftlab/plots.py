@@ -78,3 +78,34 @@ def grouped_bars(groups: dict[str, dict[str, tuple[float, float]]], ylabel: str 
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+MEMORY_COLOURS = {"weights": "#4c72b0", "quant_constants": "#8172b2", "optimizer_states": "#dd8452",
+                  "gradients": "#c44e52", "activations": "#55a868", "logits_buffers": "#937860",
+                  "optimizer_temporaries": "#da8bc3"}
+
+
+def memory_bars(breakdowns: dict[str, dict[str, int]], title: str = "Predicted peak memory of one training step",
+                limit_bytes: float | None = None, ax=None):
+    """Stacked horizontal bars, one per configuration, split by what holds the memory; an optional device
+    limit as a dashed line."""
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(8, 0.55 * len(breakdowns) + 1.6))
+    scale, unit = (2**30, "GiB") if max(sum(b.values()) for b in breakdowns.values()) > 2**30 else (2**20, "MiB")
+    labels = list(breakdowns)
+    for part, colour in MEMORY_COLOURS.items():
+        left = [sum(v for k, v in breakdowns[name].items() if list(MEMORY_COLOURS).index(k) <
+                    list(MEMORY_COLOURS).index(part)) / scale for name in labels]
+        width = [breakdowns[name].get(part, 0) / scale for name in labels]
+        if any(width):
+            ax.barh(labels, width, left=left, color=colour, label=part.replace("_", " "))
+    if limit_bytes:
+        ax.axvline(limit_bytes / scale, color="black", linestyle="--")
+        ax.annotate(f"device: {limit_bytes / scale:.0f} {unit}", (limit_bytes / scale, 1.0),
+                    xycoords=("data", "axes fraction"), ha="right", va="bottom", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(unit)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
