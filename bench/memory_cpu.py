@@ -60,6 +60,8 @@ def grid(device: str = "cpu") -> list[tuple[str, TrainSetup]]:
 def describe(model: str, setup: TrainSetup) -> str:
     extras = [setup.precision, setup.optimizer] + (["ckpt"] if setup.gradient_checkpointing else []) + \
              (["eager"] if setup.attention == "eager" else [])
+    if setup.method in ("lora", "qlora") and setup.peft != PeftOptions():
+        extras.append(f"r{setup.peft.lora_r} {'+'.join(t[0] for t in setup.peft.lora_targets)}")
     return f"{model:13s} {setup.method:6s} b{setup.batch_size:<2d} s{setup.seq_len:<4d} {' '.join(extras)}"
 
 

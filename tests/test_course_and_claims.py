@@ -29,3 +29,20 @@ def test_every_course_notebook_is_numbered_and_stored_with_outputs():
         first_text = "".join(o.get("text", "") for o in code[0].outputs)
         assert first_text.startswith("ftlab profile: "), path.name  # the first output names the profile
         assert not any(o.output_type == "error" for c in code for o in c.outputs), path.name
+
+
+def test_a_failing_notebook_is_still_written_with_the_outputs_that_ran(tmp_path, monkeypatch):
+    from ftlab import course
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print('first cell ran')"), nbformat.v4.new_code_cell("1 / 0"),
+                nbformat.v4.new_code_cell("print('never')")]
+    books = tmp_path / "books"
+    books.mkdir()
+    nbformat.write(nb, books / "00_broken.ipynb")
+    monkeypatch.setattr(course, "NOTEBOOKS_DIR", books)
+    assert course.run_course(tmp_path / "out") == 1
+    written = nbformat.read(tmp_path / "out" / "00_broken.ipynb", as_version=4)
+    assert "first cell ran" in written.cells[0].outputs[0]["text"]
+    assert written.cells[1].outputs[0]["ename"] == "ZeroDivisionError" and not written.cells[2].outputs
+    assert "FAILED" in (tmp_path / "out" / "REPORT.md").read_text()
