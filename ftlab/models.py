@@ -40,6 +40,38 @@ def load(name: str, dtype: torch.dtype = torch.float32, device: str | torch.devi
     return model.to(device), tok
 
 
+def load_4bit(name: str, compute_dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
+    """(model, tokenizer) with the decoder's projections quantized to 4-bit NF4 by bitsandbytes, the way QLoRA
+    loads a base (bitsandbytes >= 0.49 does this on CPU too)."""
+    from transformers import BitsAndBytesConfig
+
+    source = model_source(name)
+    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                               bnb_4bit_compute_dtype=compute_dtype)
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1" or Path(str(source)).is_dir()
+    model = AutoModelForCausalLM.from_pretrained(source, quantization_config=quant, dtype=compute_dtype,
+                                                 device_map={"": str(device)}, use_safetensors=True,
+                                                 local_files_only=offline)
+    tok = AutoTokenizer.from_pretrained(source, local_files_only=offline)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    ensure_trainable_template(tok)
+    return model, tok
+
+
+def model_source(name: str) -> Path | str:
+    """Where `from_pretrained` finds the model: the tiny base's folder, smol's dequantized cache (made on first
+    use), a local folder, or a hub id."""
+    if name == "tiny":
+        return TINY_DIR
+    if name == "smol":
+        cached = cache_dir() / "models" / "smollm2-135m-instruct"
+        if not (cached / "model.safetensors").exists():
+            _load_smol(torch.float32)
+        return cached
+    return Path(name) if Path(name).is_dir() else name
+
+
 def _load_folder(folder: Path, dtype: torch.dtype):
     if not (folder / "model.safetensors").exists():
         raise ModelNotAvailable(f"{folder}/model.safetensors is missing. The tiny base is committed with the "

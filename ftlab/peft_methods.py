@@ -50,3 +50,29 @@ def wrap(model, method: str, options: PeftOptions = PeftOptions()):
 
     config = peft_config(method, options)
     return model if config is None else get_peft_model(model, config)
+
+
+def build(model_name: str, method: str, options: PeftOptions = PeftOptions(), device: str = "cpu"):
+    """(model, tokenizer) ready to train with `method`: the base loaded (in 4-bit for QLoRA, with peft's
+    k-bit preparation), then wrapped; full fine-tuning returns the plain model."""
+    from .models import load, load_4bit
+
+    check_method(method)
+    if method == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        model, tok = load_4bit(model_name, device=device)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    else:
+        model, tok = load(model_name, device=device)
+    return wrap(model, method, options), tok
+
+
+def trainable_parameters(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts; 4-bit weights count as the values they stand for."""
+    trainable = total = 0
+    for p in model.parameters():
+        n = p.numel() * (2 if p.__class__.__name__ == "Params4bit" else 1)  # two 4-bit values per stored byte
+        total += n
+        trainable += n if p.requires_grad else 0
+    return trainable, total

@@ -7,6 +7,7 @@ dataclass, loss on assistant tokens only (TRL's `assistant_only_loss`, driven by
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -98,6 +99,11 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
     if val_rows:
         val_rows = validate_rows(val_rows, f"{name}: validation rows", tokenizer, settings.max_length)
     device = pick_device()
+    if val_rows and device.type == "cpu" and getattr(model, "is_loaded_in_4bit", False):
+        warnings.warn("bitsandbytes on CPU silently stops the gradients of a 4-bit model's adapters after any "
+                      "forward pass without gradients (an evaluation), so this run does not evaluate while it "
+                      "trains; evaluate it afterwards.", RuntimeWarning, stacklevel=2)
+        val_rows = None
     predicted = check_memory(model, settings, device)
     reset_peak_memory(device)
     datasets.disable_progress_bars()  # TRL's four tokenizing passes would each draw a bar; the trainer's is enough
