@@ -70,11 +70,13 @@ def main(argv=None) -> None:
     val = load_instructions("val", profile.sft_tasks, limit_per_task=profile.eval_per_task // 2)
     arms = {"TRL defaults": trl_defaults,
             "ftlab defaults": lambda o, n, s: ftlab_config(profile, o, n, s)}
-    if args.levers:  # each lever alone, from ftlab's defaults
+    if args.levers:  # each lever alone, switched the other way from the profile's defaults
+        sft = profile.sft
         arms.update({
-            "ftlab - padding-free (padded batches)": lambda o, n, s: ftlab_config(profile, o, n, s,
-                                                                                  padding_free=False),
-            "ftlab, fp32 (no bf16 autocast)": lambda o, n, s: ftlab_config(profile, o, n, s, bf16=False),
+            f"ftlab, padding-free {'off' if sft.padding_free else 'on'}":
+                lambda o, n, s: ftlab_config(profile, o, n, s, padding_free=not sft.padding_free),
+            f"ftlab, bf16 autocast {'off' if sft.bf16 else 'on'}":
+                lambda o, n, s: ftlab_config(profile, o, n, s, bf16=not sft.bf16),
             "ftlab + gradient checkpointing": lambda o, n, s: ftlab_config(profile, o, n, s,
                                                                            activation_checkpointing=True),
         })
