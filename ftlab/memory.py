@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .paths import MODELS_DIR, REPO_ROOT
@@ -138,9 +138,13 @@ class ModelShape:
         return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
                 "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}[name]
 
+    def linear_sizes(self) -> list[int]:
+        """Weight elements of each projection of one decoder layer, in LINEARS order."""
+        return [a * b for a, b in map(self.linear_shape, LINEARS)]
+
     def layer_linear_params(self) -> int:
         bias = (self.heads + 2 * self.kv_heads) * self.head_dim if self.qkv_bias else 0
-        return sum(a * b for a, b in map(self.linear_shape, LINEARS)) + bias
+        return sum(self.linear_sizes()) + bias
 
     def embedding_params(self) -> int:
         return self.vocab * self.hidden * (1 if self.tied else 2)
@@ -151,17 +155,13 @@ class ModelShape:
     def params(self) -> int:
         return self.embedding_params() + self.norm_params() + self.layers * self.layer_linear_params()
 
-    def largest_tensor(self) -> int:
-        return max(self.vocab * self.hidden, max(a * b for a, b in map(self.linear_shape, LINEARS)))
-
 
 def trainable_tensors(shape: ModelShape, setup: TrainSetup) -> list[int]:
     """Element counts of the trainable tensors `setup.method` creates (what gradients and optimizer states
     are kept for)."""
     m, o, L = setup.method, setup.peft, shape.layers
     if m == "full":
-        linears = [a * b for a, b in map(shape.linear_shape, LINEARS)] * L
-        return linears + [shape.vocab * shape.hidden] * (1 if shape.tied else 2) + [shape.hidden] * (2 * L + 1)
+        return shape.linear_sizes() * L + [shape.vocab * shape.hidden] * (1 if shape.tied else 2) + [shape.hidden] * (2 * L + 1)
     if m in ("lora", "qlora", "dora"):
         out = []
         for name in o.lora_targets:
@@ -284,7 +284,6 @@ def _head_saved(shape: ModelShape, setup: TrainSetup) -> int:
 def _per_step_saved(shape: ModelShape, setup: TrainSetup) -> int:
     """Saved tensors that do not grow with the batch: RoPE's cos/sin tables and, under autocast, the bf16
     copies of every weight a gradient passes through."""
-    w, sb, _ = _bytes(setup)
     rope = 2 * _positions(setup) * shape.head_dim * (2 if setup.precision == "bf16" else 4)
     casts = 0
     if setup.precision == "mixed" and setup.method != "qlora":
@@ -312,7 +311,7 @@ def _weights(shape: ModelShape, setup: TrainSetup) -> tuple[int, int]:
     added = sum(trainable_tensors(shape, setup)) if setup.method != "full" else 0
     if setup.method != "qlora":
         return w * shape.params() + 4 * added, 0
-    sizes = [a * b for a, b in map(shape.linear_shape, LINEARS)] * shape.layers
+    sizes = shape.linear_sizes() * shape.layers
     quantized = sum(sizes) // 2
     unquantized = 4 * (shape.embedding_params() + shape.norm_params() + added)
     return quantized + unquantized, sum(_quant_constants(n, setup.double_quant) for n in sizes)
@@ -388,10 +387,10 @@ def estimate(model: str | ModelShape, setup: TrainSetup) -> Estimate:
     phase = max(phases, key=lambda name: sum(phases[name].values()))
     keys = ("weights", "quant_constants", "optimizer_states", "gradients", "activations", "logits_buffers",
             "optimizer_temporaries")
+    trainable = sum(trainable_tensors(shape, setup))
     return Estimate(breakdown={k: int(phases[phase].get(k, 0)) for k in keys}, peak_phase=phase,
-                    trainable_params=sum(trainable_tensors(shape, setup)),
-                    total_params=shape.params() + (sum(trainable_tensors(shape, setup))
-                                                   if setup.method != "full" else 0))
+                    trainable_params=trainable,
+                    total_params=shape.params() + (trainable if setup.method != "full" else 0))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -419,8 +418,6 @@ def available_bytes(device: str = "cpu") -> int:
 
 def largest_batch(model: str | ModelShape, setup: TrainSetup, budget_bytes: int, limit: int = 4096) -> int:
     """The largest batch size whose predicted peak fits `budget_bytes` (0 if not even one sequence fits)."""
-    from dataclasses import replace
-
     lo, hi = 0, limit
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -433,8 +430,6 @@ def largest_batch(model: str | ModelShape, setup: TrainSetup, budget_bytes: int,
 
 def alternatives(model: str | ModelShape, setup: TrainSetup) -> list[tuple[str, TrainSetup]]:
     """Changes that lower memory: each single step a practitioner tries, then those steps combined."""
-    from dataclasses import replace
-
     steps = []
     if not setup.gradient_checkpointing and setup.method != "prefix":
         steps.append(("gradient checkpointing", {"gradient_checkpointing": True}))

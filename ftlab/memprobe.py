@@ -82,13 +82,14 @@ def build_model(model_name: str, setup: TrainSetup):
 def _load_4bit(config, setup: TrainSetup):
     """NF4 weights the way QLoRA loads them: save the random model, reload it through bitsandbytes."""
     from peft import prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM
+
+    from .models import nf4_config
 
     compute = torch.bfloat16 if setup.precision in ("bf16", "mixed") else torch.float32
     with tempfile.TemporaryDirectory() as folder:
         AutoModelForCausalLM.from_config(config, dtype=compute).save_pretrained(folder)
-        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
-                                   bnb_4bit_use_double_quant=setup.double_quant)
+        quant = nf4_config(compute, setup.double_quant)
         model = AutoModelForCausalLM.from_pretrained(folder, quantization_config=quant, dtype=compute,
                                                      device_map={"": setup.device},
                                                      attn_implementation=setup.attention)
@@ -114,8 +115,7 @@ def measure_here(model_name: str, setup: TrainSetup) -> dict:
     model = build_model(model_name, setup)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(trainable, setup.optimizer)
-    vocab = model.config.vocab_size if hasattr(model, "config") else model_config(model_name).vocab_size
-    ids = torch.randint(0, vocab, (setup.batch_size, setup.seq_len), device=setup.device)
+    ids = torch.randint(0, model.config.vocab_size, (setup.batch_size, setup.seq_len), device=setup.device)
     autocast = torch.autocast(setup.device, dtype=torch.bfloat16, enabled=setup.precision == "mixed")
 
     def step():

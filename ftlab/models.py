@@ -34,29 +34,34 @@ def load(name: str, dtype: torch.dtype = torch.float32, device: str | torch.devi
         model, tok = _load_folder(Path(name), dtype)
     else:
         model, tok = _load_hub(name, dtype)
+    return model.to(device), _ready(tok)
+
+
+def _ready(tok):
+    """A tokenizer set up for training: a pad token, and a chat template that marks the assistant's tokens."""
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     ensure_trainable_template(tok)
-    return model.to(device), tok
+    return tok
+
+
+def nf4_config(compute_dtype: torch.dtype = torch.float32, double_quant: bool = True):
+    """bitsandbytes' QLoRA quantization: 4-bit NF4 weights, computed in `compute_dtype`."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype,
+                              bnb_4bit_use_double_quant=double_quant)
 
 
 def load_4bit(name: str, compute_dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
     """(model, tokenizer) with the decoder's projections quantized to 4-bit NF4 by bitsandbytes, the way QLoRA
     loads a base (bitsandbytes >= 0.49 does this on CPU too)."""
-    from transformers import BitsAndBytesConfig
-
     source = model_source(name)
-    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                               bnb_4bit_compute_dtype=compute_dtype)
     offline = os.environ.get("HF_HUB_OFFLINE") == "1" or Path(str(source)).is_dir()
-    model = AutoModelForCausalLM.from_pretrained(source, quantization_config=quant, dtype=compute_dtype,
-                                                 device_map={"": str(device)}, use_safetensors=True,
-                                                 local_files_only=offline)
-    tok = AutoTokenizer.from_pretrained(source, local_files_only=offline)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    ensure_trainable_template(tok)
-    return model, tok
+    model = AutoModelForCausalLM.from_pretrained(source, quantization_config=nf4_config(compute_dtype),
+                                                 dtype=compute_dtype, device_map={"": str(device)},
+                                                 use_safetensors=True, local_files_only=offline)
+    return model, _ready(AutoTokenizer.from_pretrained(source, local_files_only=offline))
 
 
 def model_source(name: str) -> Path | str:

@@ -92,12 +92,12 @@ def memory_bars(breakdowns: dict[str, dict[str, int]], title: str = "Predicted p
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(8, 0.55 * len(breakdowns) + 1.6))
     scale, unit = (2**30, "GiB") if max(sum(b.values()) for b in breakdowns.values()) > 2**30 else (2**20, "MiB")
     labels = list(breakdowns)
+    left = [0.0] * len(labels)
     for part, colour in MEMORY_COLOURS.items():
-        left = [sum(v for k, v in breakdowns[name].items() if list(MEMORY_COLOURS).index(k) <
-                    list(MEMORY_COLOURS).index(part)) / scale for name in labels]
         width = [breakdowns[name].get(part, 0) / scale for name in labels]
         if any(width):
             ax.barh(labels, width, left=left, color=colour, label=part.replace("_", " "))
+        left = [a + b for a, b in zip(left, width)]
     if limit_bytes:
         ax.axvline(limit_bytes / scale, color="black", linestyle="--")
         ax.annotate(f"device: {limit_bytes / scale:.0f} {unit}", (limit_bytes / scale, 1.0),
