@@ -11,8 +11,8 @@ from .paths import MODELS_DIR, runs_dir
 
 def cmd_data(args) -> int:
     if args.action == "build":
-        from .databuild import build_all
-        for line in build_all():
+        from .databuild import build_all, build_domain_only
+        for line in (build_domain_only() if args.only == "domain" else build_all()):
             print(line)
         return 0
     from .manifest import verify
@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="build or verify the derived data in data/")
     p.add_argument("action", choices=["build", "verify"])
+    p.add_argument("--only", choices=["domain"], default=None,
+                   help="rebuild just these files (keeps the other manifest entries)")
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("pretrain-base", help="pretrain the tiny base model (resumes from --run-dir)")

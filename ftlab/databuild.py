@@ -1,12 +1,17 @@
 """`python -m ftlab data build`: rebuild every derived file in data/ and its manifest entries."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .contamination import decontaminate
 from .corpus import GENERAL_DIR, build_general
 from .instructions import CHATTERBOT, COUNTRYINFO, INSTRUCTIONS_DIR, build_instructions
 from .jsonl import write_jsonl
-from .manifest import entry_for, write_manifest
+from .manifest import BUILD_COMMAND, ManifestEntry, entry_for, sha256_of, write_manifest
+from .paths import DATA_DIR
 from .sources import WIKI, WORDNET
+
+DOMAIN_COMMAND = f"{BUILD_COMMAND} --only domain"
 
 
 def build_all() -> list[str]:
@@ -20,6 +25,7 @@ def build_all() -> list[str]:
         write_jsonl(path, docs)
         entries.append(entry_for(path, sources, licence))
     entries += build_instruction_files()
+    entries += build_domain_files()
     write_manifest(entries)
     return [f"{e.path}: {e.rows} rows, {e.chars:,} chars, sha256 {e.sha256[:12]}…" for e in entries]
 
@@ -41,3 +47,28 @@ def build_instruction_files() -> list:
     print(f"instructions: removed as contaminated (13-gram overlap with train): "
           f"val {len(removed['val'])}, test {len(removed['test'])}")
     return entries
+
+
+def build_domain_files() -> list:
+    """Notebook 06's text-to-SQL files: data/domain/elements.db from mendeleev, then the question splits."""
+    from .domain import DB_PATH, DOMAIN_DIR, MENDELEEV, build_database, build_domain
+
+    build_database(DB_PATH)
+    splits, report = build_domain(DB_PATH)
+    sources, licence = [MENDELEEV.pin], f"{MENDELEEV.name}: {MENDELEEV.licence}"
+    entries = [ManifestEntry(str(DB_PATH.relative_to(DATA_DIR)), sources, licence, sha256_of(DB_PATH),
+                             report["elements"], 0, DOMAIN_COMMAND)]
+    for name, rows in splits.items():
+        path = DOMAIN_DIR / f"{name}.jsonl.gz"
+        write_jsonl(path, rows)
+        entries.append(replace(entry_for(path, sources, licence), command=DOMAIN_COMMAND))
+    print(f"domain: held out {', '.join(report['heldout_elements'])} and column(s) "
+          f"{', '.join(report['heldout_columns'])}; removed as contaminated: {report['removed_as_contaminated']}")
+    return entries
+
+
+def build_domain_only() -> list[str]:
+    """Rebuild only the domain files and their manifest entries, leaving every other entry as it is."""
+    entries = build_domain_files()
+    write_manifest(entries)
+    return [f"{e.path}: {e.rows} rows, {e.chars:,} chars, sha256 {e.sha256[:12]}…" for e in entries]
