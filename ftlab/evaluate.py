@@ -113,7 +113,8 @@ def response_loss(model, tokenizer, rows: list[dict], batch_size: int = 32) -> f
                 mask[j, :n] = torch.tensor(e["assistant_masks"], dtype=torch.bool)
                 attn[j, :n] = 1
             ids, mask, attn = ids.to(device), mask.to(device), attn.to(device)
-            logits = model(input_ids=ids, attention_mask=attn).logits.float()
+            # Prompt tuning prepends virtual tokens to the logits: keep the positions of the real tokens.
+            logits = model(input_ids=ids, attention_mask=attn).logits[:, -width:].float()
             nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
             keep = mask[:, 1:]
             total += nll[keep].sum().item()

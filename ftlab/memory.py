@@ -172,6 +172,9 @@ def trainable_tensors(shape: ModelShape, setup: TrainSetup) -> list[int]:
         return [shape.linear_shape(n)[0 if n == "down_proj" else 1] for n in IA3_TARGETS] * L
     if m == "prompt":
         return [o.virtual_tokens * shape.hidden]
+    if m == "adapters":  # ftlab.bottleneck: a down and an up projection with biases, twice per layer
+        h, k = shape.hidden, o.adapter_size
+        return [k * h, k, h * k, h] * 2 * L
     return [o.virtual_tokens * L * 2 * shape.kv_heads * shape.head_dim]  # prefix: a key and a value per layer
 
 
@@ -380,8 +383,8 @@ def _phases(shape: ModelShape, setup: TrainSetup) -> dict[str, dict[str, int]]:
 
 def estimate(model: str | ModelShape, setup: TrainSetup) -> Estimate:
     """Predicted peak memory of one training step of `model` (a config name/path or a ModelShape)."""
-    if setup.method == "dora":
-        raise ValueError("the memory predictor does not model DoRA; use lora for an estimate")
+    if setup.method in ("dora", "adapters"):
+        raise ValueError(f"the memory predictor does not model {setup.method}; use lora for an estimate")
     shape = model if isinstance(model, ModelShape) else ModelShape.of(model)
     phases = _phases(shape, setup)
     phase = max(phases, key=lambda name: sum(phases[name].values()))
@@ -485,6 +488,7 @@ def gib(n: float) -> str:
 def setup_of(model, batch_size: int, seq_len: int, bf16: bool, gradient_checkpointing: bool,
              device: str) -> TrainSetup:
     """The TrainSetup of a live (possibly peft-wrapped) model about to be trained by ftlab/TRL."""
+    # Bottleneck adapters are not modelled: they are checked as full fine-tuning, an upper bound.
     method, options = "full", PeftOptions()
     peft_config = getattr(model, "peft_config", None)
     if peft_config:

@@ -1,14 +1,15 @@
 """One call builds each parameter-efficient method on a model, with peft doing the work.
 
-Methods: full (no wrapper), lora, dora, qlora (LoRA on a model loaded in 4-bit NF4), prefix, prompt, ia3.
-Bottleneck adapters are not here: peft has none, and the `adapters` package pins transformers 4.57 while
-ftlab runs on 5.x.
+Methods: full (no wrapper), lora, dora, qlora (LoRA on a model loaded in 4-bit NF4), prefix, prompt, ia3, and
+bottleneck adapters (ftlab.bottleneck: peft has none, and the `adapters` package pins transformers 4.57 while
+ftlab runs on 5.x).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-METHODS = ("full", "lora", "dora", "qlora", "prefix", "prompt", "ia3")
+METHODS = ("full", "lora", "dora", "qlora", "prefix", "prompt", "ia3", "adapters")
+VIRTUAL_TOKEN_METHODS = ("prefix", "prompt")  # they prepend learnt tokens: one row per sequence, no packing
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class PeftOptions:
     lora_r: int = 8
     lora_targets: tuple[str, ...] = ("q_proj", "v_proj")
     virtual_tokens: int = 20  # prefix and prompt tuning
+    adapter_size: int = 16  # bottleneck width of the Houlsby adapters
 
 
 def check_method(method: str) -> str:
@@ -27,11 +29,11 @@ def check_method(method: str) -> str:
 
 
 def peft_config(method: str, options: PeftOptions = PeftOptions()):
-    """The peft config object for `method` (None for full fine-tuning)."""
+    """The peft config object for `method` (None for full fine-tuning and ftlab's own bottleneck adapters)."""
     from peft import IA3Config, LoraConfig, PrefixTuningConfig, PromptTuningConfig
 
     check_method(method)
-    if method == "full":
+    if method in ("full", "adapters"):
         return None
     if method in ("lora", "dora", "qlora"):
         return LoraConfig(r=options.lora_r, lora_alpha=2 * options.lora_r, lora_dropout=0.0,
@@ -48,6 +50,10 @@ def wrap(model, method: str, options: PeftOptions = PeftOptions()):
     """`model` with `method`'s trainable parameters added and everything else frozen (full: unchanged)."""
     from peft import get_peft_model
 
+    if method == "adapters":
+        from .bottleneck import add_adapters
+
+        return add_adapters(model, options.adapter_size)
     config = peft_config(method, options)
     return model if config is None else get_peft_model(model, config)
 

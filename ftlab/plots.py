@@ -109,3 +109,40 @@ def memory_bars(breakdowns: dict[str, dict[str, int]], title: str = "Predicted p
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def sweep_lines(curves: dict[str, dict[float, float]], xlabel: str = "learning rate",
+                ylabel: str = "validation response loss", title: str = "Learning-rate sweep"):
+    """One line per method over a log-scale x (e.g. loss per learning rate), its minimum ringed."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, points in curves.items():
+        xs = sorted(points)
+        line, = ax.plot(xs, [points[x] for x in xs], marker="o", label=name)
+        best = min(points, key=points.get)
+        ax.scatter([best], [points[best]], s=160, facecolors="none", edgecolors=line.get_color())
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def pareto(points: dict[str, tuple[float, float, float]], xlabel: str, ylabel: str, title: str,
+           logx: bool = True, ax=None):
+    """Labelled points {name: (x, y mean, y std)} with error bars: what each option costs (x) for what it
+    gives (y). Upper left is better."""
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 4))
+    for name, (x, y, err) in points.items():
+        ax.errorbar([x], [y], yerr=[err], fmt="o", capsize=3)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from .instructions import GROUNDED_TASKS, KNOWLEDGE_TASKS
-from .memory import TrainSetup
+from .memory import LINEARS, TrainSetup
+from .peft_methods import PeftOptions
 from .pretrain import PretrainConfig, TinyLlamaShape
 from .sft import SFTSettings
 
@@ -33,12 +34,22 @@ class Profile:
     eval_per_task: int = 50  # test examples per task for accuracy (generation is the slow part)
     seeds: tuple[int, ...] = (0, 1, 2)  # repeated runs, to tell an effect from seed-to-seed spread
     max_new_tokens: int = 24
+    # notebook 05: every method's options, and its learning rate from the sweep in bench/peft_lr_sweep.py
+    peft: PeftOptions = field(default_factory=lambda: PeftOptions(lora_targets=LINEARS))
+    peft_learning_rates: dict[str, float] = field(default_factory=dict)
     memory_model: str = "tiny"  # notebook 04: the config (ftlab.memory.config_names) measured live
     memory_checks: tuple[TrainSetup, ...] = (  # notebook 04: configurations measured live against the predictor
         TrainSetup(method="full", batch_size=8, seq_len=256),
         TrainSetup(method="lora", batch_size=8, seq_len=256, gradient_checkpointing=True),
         TrainSetup(method="qlora", batch_size=8, seq_len=256),
     )
+    # notebook 02 (LIMA curation): the noisy pool, rows per selected arm, the step-matched budget, how many
+    # cheap-filter survivors get sentence embeddings, and the passes bench/curation_epochs.py gives every arm
+    curation_pool_size: int = 20_000
+    curation_k: int = 1000
+    curation_steps: int = 63  # every arm, step-matched: one epoch of curation_k at batch 16
+    curation_embed_sample: int = 3000
+    curation_epochs: float = 1.0
 
 
 PROFILES: dict[str, Profile] = {
@@ -54,6 +65,13 @@ PROFILES: dict[str, Profile] = {
         # tokens/s padded; bf16 autocast on top 4,294 tokens/s; validation loss equal within 0.002.
         sft=SFTSettings(learning_rate=1e-3, max_steps=100, batch_size=16, warmup_ratio=0.1, max_length=256,
                         bf16=True, eval_steps=25, logging_steps=10, padding_free=True),
+        # bench/peft_lr_sweep.py (2026-11-29, seed 0, 100 validation rows): the rate with the lowest validation
+        # response loss per method, each an interior minimum of its sweep.
+        peft_learning_rates={"full": 1e-3, "lora": 3e-3, "qlora": 3e-3, "adapters": 1e-2, "ia3": 0.3,
+                             "prefix": 0.3, "prompt": 0.3},
+        # Notebook 02 runs 3 seeds x 4 arms live: 50 steps (0.8 epoch of 1,000 rows) keep the 12 runs near two
+        # minutes, and embedding 1,500 survivors (3,000 texts) costs ~30 s on a cold cache.
+        curation_steps=50, curation_embed_sample=1500,
     ),
     "smol": Profile(
         name="smol", model="smol",

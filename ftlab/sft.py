@@ -92,7 +92,8 @@ def check_memory(model, settings: SFTSettings, device: torch.device):
 
 
 def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out_dir: Path,
-            val_rows: list[dict] | None = None, profile: str | None = None, name: str = "sft") -> SFTResult:
+            val_rows: list[dict] | None = None, profile: str | None = None, name: str = "sft",
+            callbacks: list | None = None) -> SFTResult:
     """Fine-tune `model` in place on validated chat rows; returns the model, the log history and a run card."""
     out_dir = Path(out_dir)
     train_rows = validate_rows(train_rows, f"{name}: train rows", tokenizer, settings.max_length)
@@ -104,12 +105,16 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
                       "forward pass without gradients (an evaluation), so this run does not evaluate while it "
                       "trains; evaluate it afterwards.", RuntimeWarning, stacklevel=2)
         val_rows = None
+    if settings.padding_free and _prepends_virtual_tokens(model):
+        raise ValueError(f"{name}: padding-free batches pack several rows into one sequence, but prefix and prompt "
+                         "tuning prepend their virtual tokens once per sequence; use SFTSettings(padding_free=False)")
     predicted = check_memory(model, settings, device)
     reset_peak_memory(device)
     datasets.disable_progress_bars()  # TRL's four tokenizing passes would each draw a bar; the trainer's is enough
     trainer = SFTTrainer(model=model, args=sft_config(settings, out_dir, bool(val_rows), device),
                          train_dataset=to_dataset(train_rows),
-                         eval_dataset=to_dataset(val_rows) if val_rows else None, processing_class=tokenizer)
+                         eval_dataset=to_dataset(val_rows) if val_rows else None, processing_class=tokenizer,
+                         callbacks=callbacks)  # e.g. ftlab.forgetting.ForgettingCurve
     start = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - start
@@ -121,32 +126,58 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
                                                             "val_rows": len(val_rows or []),
                                                             "settings": asdict(settings), "history": history,
                                                             "predicted_peak_bytes": predicted.total})
-    return SFTResult(trainer.model, history, card, write_card(card, "runcard", out_dir))
+    return SFTResult(_plain(trainer), history, card, write_card(card, "runcard", out_dir))
 
 
+def _plain(trainer):
+    """The trained model without the forward wrappers training left on it, so it is evaluated, merged, copied
+    and timed like any freshly loaded model: accelerate's autocast wrapper (bf16 runs) and TRL's fused-loss
+    forward, which stays bound to the original object (a deep copy would still run the original's layers) and
+    slows generation by about a third here."""
+    model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+    for module in model.modules():
+        patched = module.__dict__.get("forward")
+        code = getattr(getattr(patched, "__func__", patched), "__code__", None)  # functools.wraps hides __name__
+        if code is not None and code.co_name == "_fused_forward":
+            del module.forward
+    return model
 
-def fine_tune_and_score(profile, train_rows: list[dict], val_rows: list[dict], test_rows: list[dict],
-                        seed: int, name: str = "01-sft", **overrides) -> dict:
-    """Fresh base of the profile -> SFT with the profile's settings (plus overrides) -> test scores.
+
+def _prepends_virtual_tokens(model) -> bool:
+    """True for peft's prompt-learning wrappers (prefix, prompt, p-tuning)."""
+    config = getattr(model, "active_peft_config", None)
+    return bool(getattr(config, "is_prompt_learning", False))
+
+
+def fine_tune_and_score(profile, train_rows: list[dict], val_rows: list[dict] | None, test_rows: list[dict],
+                        seed: int, name: str = "01-sft", method: str = "full", peft_options=None,
+                        generate: bool = True, callbacks: list | None = None, **overrides) -> dict:
+    """Fresh base of the profile (wrapped for a PEFT `method`) -> SFT with the profile's settings (plus
+    overrides) -> test scores.
 
     One call is one arm of one seed in an experiment; notebooks repeat it over seeds and arms.
+    `generate=False` skips the greedy answers (the slow part) and scores response loss only.
     """
     from dataclasses import replace
 
     from .evaluate import response_loss, task_scores
-    from .models import load
     from .paths import new_run_dir
+    from .peft_methods import VIRTUAL_TOKEN_METHODS, PeftOptions, build
 
     device = pick_device()
-    model, tokenizer = load(profile.model, device=device)
+    torch.manual_seed(seed)  # adapters and virtual tokens are initialised from the seed too
+    model, tokenizer = build(profile.model, method, peft_options or PeftOptions(), device=str(device))
+    if method in VIRTUAL_TOKEN_METHODS:
+        overrides.setdefault("padding_free", False)  # one row per sequence (run_sft refuses packing)
     settings = replace(profile.sft, seed=seed, **overrides)
     result = run_sft(model, tokenizer, train_rows, settings, new_run_dir(f"{name}-seed{seed}"), val_rows=val_rows,
-                     profile=profile.name, name=name)
-    scored = task_scores(result.model, tokenizer, test_rows, profile.max_new_tokens)
+                     profile=profile.name, name=name, callbacks=callbacks)
+    scored = (task_scores(result.model, tokenizer, test_rows, profile.max_new_tokens) if generate
+              else {"scores": None, "answers": None})
     return {"seed": seed, "settings": settings, "history": result.history, "scores": scored["scores"],
             "answers": scored["answers"], "response_loss": response_loss(result.model, tokenizer, test_rows),
             "tokens_per_s": result.card["tokens_per_s"], "wall_time_s": result.card["wall_time_s"],
-            "card_path": result.card_path, "model": result.model, "tokenizer": tokenizer}
+            "card": result.card, "card_path": result.card_path, "model": result.model, "tokenizer": tokenizer}
 
 
 def show_loss_tokens(tokenizer, messages: list[dict]) -> str:

@@ -97,7 +97,7 @@ def test_sft_refuses_before_training_when_the_run_cannot_fit(monkeypatch, tmp_pa
 
 
 @pytest.mark.parametrize("bad, match", [
-    (dict(method="adapters"), "unknown PEFT method"), (dict(batch_size=0), "batch_size must be a positive"),
+    (dict(method="houlsby"), "unknown PEFT method"), (dict(batch_size=0), "batch_size must be a positive"),
     (dict(seq_len=-1), "seq_len must be a positive"), (dict(precision="fp8"), "unknown precision"),
     (dict(method="prefix", gradient_checkpointing=True), "prefix tuning does not work"),
 ])

@@ -1,0 +1,217 @@
+"""Notebook 05's measurements: each PEFT method on the same data and step budget -> quality, cost and what it
+takes to deploy (trainable parameters, file size on disk, generation latency, merged or not)."""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from .peft_methods import trainable_parameters
+
+
+def saved_bytes(model, method: str, folder: Path) -> int:
+    """Bytes on disk of what this method ships: the whole model for full FT, otherwise only what it trained."""
+    folder = Path(folder)
+    if method == "adapters":
+        from .bottleneck import save_adapters
+
+        save_adapters(model, folder)
+    else:
+        model.save_pretrained(folder)  # peft models save only their adapter
+    return sum(p.stat().st_size for p in folder.rglob("*.safetensors"))
+
+
+def _timing_batch(model, tokenizer, rows: list[dict]):
+    """The rows' prompts as one left-padded batch on the model's device (what generation needs)."""
+    from .evaluate import chat_prompts
+
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        enc = tokenizer(chat_prompts(tokenizer, rows), return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:
+        tokenizer.padding_side = side
+    return enc.to(next(model.parameters()).device)
+
+
+def _time_generation(model, enc, new_tokens: int, pad_id: int) -> float:
+    """Seconds for one greedy generation of exactly `new_tokens` tokens (fixed, so early stoppers gain nothing)."""
+    start = time.perf_counter()
+    with torch.no_grad():
+        model.generate(**enc, do_sample=False, min_new_tokens=new_tokens, max_new_tokens=new_tokens,
+                       use_cache=True, pad_token_id=pad_id)
+    return time.perf_counter() - start
+
+
+def latency_side_by_side(models: dict, tokenizer, rows: list[dict], new_tokens: int = 16,
+                         repeats: int = 7) -> dict[str, tuple[float, float]]:
+    """{name: (median, spread)} seconds to generate `new_tokens` for all `rows` in one batch. The models are
+    timed in turns, round after round, so a slow moment of the machine hits all of them alike; the first
+    round is a warm-up; spread is half the interquartile range of the rest."""
+    for model in models.values():
+        model.eval()
+    batches = {name: _timing_batch(m, tokenizer, rows) for name, m in models.items()}
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for round_ in range(repeats + 1):
+        for name, model in models.items():
+            t = _time_generation(model, batches[name], new_tokens, tokenizer.pad_token_id)
+            if round_:
+                times[name].append(t)
+    out = {}
+    for name, ts in times.items():
+        q1, median, q3 = statistics.quantiles(ts, n=4)
+        out[name] = (statistics.median(ts), (q3 - q1) / 2)
+    return out
+
+
+def merged_copy(model, method: str):
+    """LoRA/IA3 folded into the base weights (same outputs, no adapter at inference); None where that is
+    impossible (prefix/prompt tokens, bottleneck adapters) or pointless (full FT)."""
+    if method not in ("lora", "ia3"):
+        return None
+    import copy
+
+    return copy.deepcopy(model).merge_and_unload()
+
+
+def max_logit_difference(a, b, tokenizer, rows: list[dict]) -> float:
+    """Largest absolute difference between two models' logits on the same rows (merging should give ~0)."""
+    texts = [r["messages"][0]["content"] for r in rows]
+    enc = tokenizer(texts, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        return float((a(**enc).logits - b(**enc).logits).abs().max())
+
+
+def run_method(profile, method: str, seed: int, learning_rate: float, train: list[dict], test: list[dict],
+               keep_model: bool = False) -> dict:
+    """One method, one seed: SFT with the profile's settings at `learning_rate`, then quality, size on disk and
+    run cost; `keep_model` adds the trained model (for timing it side by side with the others later)."""
+    from .sft import fine_tune_and_score
+
+    r = fine_tune_and_score(profile, train, None, test, seed, name=f"05-{method}", method=method,
+                            peft_options=profile.peft, learning_rate=learning_rate)
+    model = r["model"]
+    trainable, total = trainable_parameters(model)
+    row = {"method": method, "seed": seed, "learning_rate": learning_rate,
+           "accuracy": r["scores"]["overall"]["accuracy"], "response_loss": r["response_loss"],
+           "trainable": trainable, "total": total, "wall_time_s": r["wall_time_s"], "tokens_per_s": r["tokens_per_s"],
+           "saved_bytes": saved_bytes(model, method, Path(r["card_path"]).parent / "saved"),
+           "card_path": str(r["card_path"])}
+    if keep_model:
+        row["model"] = model
+    return row
+
+
+def lr_sweep(profile, grid: dict[str, tuple[float, ...]], train: list[dict], val: list[dict], seed: int = 0,
+             out: Path | None = None, widen: int = 2) -> dict:
+    """Validation response loss of each method at each learning rate (one seed): the documented sweep the
+    profile's per-method learning rates come from. Where the best rate is at the edge of the grid, the grid
+    widens by the same factor (at most `widen` more rates), so the winner is a minimum, not a boundary.
+    Every point is saved to `out` as soon as it is measured, and points already there are not re-run."""
+    from .sft import fine_tune_and_score
+
+    result = {"profile": profile.name, "seed": seed, "val_rows": len(val), "losses": {}, "best": {}}
+    if out and Path(out).exists():
+        saved = json.loads(Path(out).read_text())
+        if (saved["profile"], saved["seed"], saved["val_rows"]) == (profile.name, seed, len(val)):
+            result["losses"] = saved["losses"]
+    for method, rates in grid.items():
+        losses = result["losses"].setdefault(method, {})
+        todo, extra = sorted(rates), 0
+        while todo:
+            lr = todo.pop(0)
+            if f"{lr:g}" not in losses:
+                r = fine_tune_and_score(profile, train, None, val, seed, name=f"05-sweep-{method}", method=method,
+                                        peft_options=profile.peft, learning_rate=lr, generate=False)
+                losses[f"{lr:g}"] = r["response_loss"]
+                print(f"{method:9s} lr {lr:<8g} validation response loss {r['response_loss']:.3f}", flush=True)
+                if out:
+                    _write_json(out, result)
+            if not todo and extra < widen:
+                todo = _next_rate(losses, sorted(rates))
+                extra += len(todo)
+        result["best"][method] = float(min(losses, key=losses.get))
+    if out:
+        _write_json(out, result)
+    return result
+
+
+def _next_rate(losses: dict[str, float], grid: list[float]) -> list[float]:
+    """One more rate on the 1-3-10 ladder beyond the edge when the best so far sits on that edge, else none."""
+    rates = sorted(float(k) for k in losses)
+    best = float(min(losses, key=losses.get))
+    if best == rates[-1]:
+        return [_ladder(best, up=True)]
+    if best == rates[0]:
+        return [_ladder(best, up=False)]
+    return []
+
+
+def _ladder(rate: float, up: bool) -> float:
+    """The neighbour of `rate` on the ladder ..., 1e-3, 3e-3, 1e-2, 3e-2, ... (up or down)."""
+    import math
+
+    exponent = math.floor(math.log10(rate) + 1e-9)
+    rungs = [m * 10.0 ** e for e in (exponent - 1, exponent, exponent + 1) for m in (1, 3)]
+    i = min(range(len(rungs)), key=lambda k: abs(math.log(rungs[k] / rate)))
+    return float(f"{rungs[i + 1 if up else i - 1]:.3g}")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write via a temporary file and rename, so a kill never leaves half a file behind."""
+    tmp = Path(path).with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    tmp.replace(path)
+
+
+def load_sweep(profile_name: str) -> dict:
+    """The committed learning-rate sweep for a profile (bench/peft_lr_sweep.py writes it)."""
+    from .paths import REPO_ROOT
+
+    path = REPO_ROOT / "bench" / "results" / f"peft_lr_sweep_{profile_name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `FTLAB_PROFILE={profile_name} python bench/peft_lr_sweep.py`")
+    return json.loads(path.read_text())
+
+
+def summarise(rows: list[dict], keys: tuple[str, ...]) -> dict[str, dict[str, tuple[float, float]]]:
+    """{method: {key: (mean, std over seeds)}} for the numeric `keys` of run_method rows."""
+    from .evaluate import mean_std
+
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == method]
+        out[method] = {k: mean_std([r[k] for r in mine]) for k in keys if all(k in r for r in mine)}
+    return out
+
+
+def relative(value: tuple[float, float], reference: tuple[float, float]) -> tuple[float, float]:
+    """value / reference for two (mean, std) pairs, with the std propagated to first order."""
+    (a, sa), (b, sb) = value, reference
+    ratio = a / b
+    return ratio, (abs(ratio) * ((sa / a) ** 2 + (sb / b) ** 2) ** 0.5 if a else sa / b)
+
+
+def range_verdict(ratio: tuple[float, float], low: float, high: float) -> str:
+    """'held' when ratio ± std overlaps [low, high]; 'did not hold' when it lies wholly below or above it."""
+    mean, std = ratio
+    if mean + std < low or mean - std > high:
+        return "did not hold"
+    return "held"
+
+
+# The methods notebook 05 compares, in the order its tables show them (DoRA is left to an exercise).
+COMPARED = ("full", "lora", "qlora", "adapters", "ia3", "prefix", "prompt")
+
+# The source text's "quality relative to full fine-tuning" table (fraction of full FT's score); IA3 is not in it.
+SOURCE_QUALITY = {"lora": (0.95, 0.98), "qlora": (0.92, 0.95), "adapters": (0.93, 0.96), "prefix": (0.85, 0.90),
+                  "prompt": (0.80, 0.85)}
+# ... and its learning rates: LoRA 1e-4–3e-4 vs full fine-tuning 1e-5–5e-5 (so LoRA's is 2–30x larger).
+SOURCE_LR = {"lora": (1e-4, 3e-4), "full": (1e-5, 5e-5)}
+
+
+def trainable_names(model, limit: int = 4) -> list[str]:
+    """The first few trainable parameter names with their shapes: what a method actually adds or unfreezes."""
+    return [f"{n} {tuple(p.shape)}" for n, p in model.named_parameters() if p.requires_grad][:limit]
