@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from .forgetting import ForgettingSettings
 from .instructions import GROUNDED_TASKS, KNOWLEDGE_TASKS
 from .memory import LINEARS, TrainSetup
 from .peft_methods import PeftOptions
@@ -37,6 +38,7 @@ class Profile:
     # notebook 05: every method's options, and its learning rate from the sweep in bench/peft_lr_sweep.py
     peft: PeftOptions = field(default_factory=lambda: PeftOptions(lora_targets=LINEARS))
     peft_learning_rates: dict[str, float] = field(default_factory=dict)
+    forgetting: ForgettingSettings = field(default_factory=ForgettingSettings)  # notebook 03's experiment
     memory_model: str = "tiny"  # notebook 04: the config (ftlab.memory.config_names) measured live
     memory_checks: tuple[TrainSetup, ...] = (  # notebook 04: configurations measured live against the predictor
         TrainSetup(method="full", batch_size=8, seq_len=256),
@@ -50,6 +52,13 @@ class Profile:
     curation_steps: int = 63  # every arm, step-matched: one epoch of curation_k at batch 16
     curation_embed_sample: int = 3000
     curation_epochs: float = 1.0
+    # notebook 06 (domain tuning, text-to-SQL): SFT steps of the specialist (40 x 16 rows, ~73k tokens), test
+    # rows per test split (ftlab.domain.sample; None: all), worked examples in the generalist's few-shot prompt,
+    # and the training rows of the '<100 examples' run (trained for the same steps, i.e. many epochs)
+    domain_steps: int = 40
+    domain_test_rows: int | None = 64
+    domain_shots: int = 4
+    domain_small_train: int = 64
 
 
 PROFILES: dict[str, Profile] = {
@@ -69,6 +78,10 @@ PROFILES: dict[str, Profile] = {
         # response loss per method, each an interior minimum of its sweep.
         peft_learning_rates={"full": 1e-3, "lora": 3e-3, "qlora": 3e-3, "adapters": 1e-2, "ia3": 0.3,
                              "prefix": 0.3, "prompt": 0.3},
+        # Notebook 03: 16 steps x 8 SQL rows per arm (~5 s each, 18 runs). Measured at 20 steps: general-loss
+        # rise +0.40 ± 0.02 nats under full fine-tuning, so 16 still forgets far beyond the seed spread; at so
+        # few steps replay needs half the mix and "short" half the steps to show a difference.
+        forgetting=ForgettingSettings(steps=16, batch_size=8, replay_ratio=0.5, short_share=0.5),
         # Notebook 02 runs 3 seeds x 4 arms live: 50 steps (0.8 epoch of 1,000 rows) keep the 12 runs near two
         # minutes, and embedding 1,500 survivors (3,000 texts) costs ~30 s on a cold cache.
         curation_steps=50, curation_embed_sample=1500,
