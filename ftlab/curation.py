@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import random
 import re
 import time
@@ -686,3 +687,134 @@ def pool_summary(rows: list[dict], rates: NoiseRates = NoiseRates()) -> list[dic
     counts, documented = noise_counts(rows), {**rates.as_dict(), "clean": rates.clean}
     return [{"noise": kind, "rows": counts.get(kind, 0), "share": round(counts.get(kind, 0) / len(rows), 4),
              "documented_rate": round(documented[kind], 4)} for kind in ("clean",) + NOISE_KINDS]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The experiment: four training sets from one pool, trained and scored alike (notebook 02,
+# bench/curation_epochs.py)
+# ---------------------------------------------------------------------------------------------------------
+
+ARMS = ("curated", "random", "longest", "full")
+
+
+def context_filter(rows: list[dict], tokenizer, max_tokens: int) -> tuple[list[dict], StepReport]:
+    """Drop conversations longer than the training context (`max_tokens` after the chat template): the
+    trainer refuses them, so every arm, curated or not, starts from rows that fit."""
+    started = time.perf_counter()
+    lengths = [len(tokenizer.apply_chat_template(r["messages"], tokenize=True, return_dict=True)["input_ids"])
+               for r in rows]
+    return split_rows("context", rows, [n > max_tokens for n in lengths], (), started,
+                      {"max_tokens": max_tokens, "longest_tokens": max(lengths, default=0)})
+
+
+def build_arms(pool: list[dict], test_rows: list[dict], k: int, seed: int = 0, embed_sample: int = EMBED_SAMPLE,
+               tokenizer=None, max_tokens: int | None = None) -> tuple[dict[str, list[dict]], list[StepReport]]:
+    """The training sets notebook 02 compares: curated-k, random-k and longest-k of the same noisy pool, and
+    the whole pool; plus the reports. Baselines draw from the raw pool, as an uncurated set would; with a
+    tokenizer, rows over `max_tokens` leave the pool first (`context_filter`, the first report)."""
+    first: list[StepReport] = []
+    if tokenizer is not None and max_tokens:
+        pool, report = context_filter(pool, tokenizer, max_tokens)
+        first.append(report)
+    curated, reports = curate(pool, test_rows, k=k, seed=seed, embed_sample=embed_sample)
+    arms = {"curated": curated, "random": random_k(pool, k, seed), "longest": longest_k(pool, k), "full": pool}
+    return arms, first + reports
+
+
+def steps_for_epochs(rows: int, epochs: float, batch_size: int) -> int:
+    """Optimizer steps that show `rows` examples `epochs` times in batches of `batch_size` (at least 1)."""
+    return max(1, math.ceil(rows * epochs / batch_size))
+
+
+def arm_stats(arms: dict[str, list[dict]], eval_rows: list[dict]) -> list[dict]:
+    """Per arm: size, clean share, task mix, mean response length, and test rows it leaks (13-gram check)."""
+    out = []
+    for name, rows in arms.items():
+        counts = noise_counts(rows)
+        out.append({"arm": name, "rows": len(rows), "clean_share": round(counts.get("clean", 0) / len(rows), 3),
+                    "mean_response_chars": round(sum(len(response_of(r)) for r in rows) / len(rows), 1),
+                    "test_leaks": len(contaminated(rows, eval_rows)),
+                    **{f"share_{t}": round(n / len(rows), 3) for t, n in sorted(Counter(r["task"] for r in rows)
+                                                                               .items())}})
+    return out
+
+
+def run_arm(profile, arm: str, rows: list[dict], test_rows: list[dict], seed: int, steps: int,
+            progress: bool = True) -> dict:
+    """One arm, one seed: a fresh base fine-tuned for `steps` optimizer steps with the profile's SFT
+    settings, scored on `test_rows`; the model itself is dropped (only numbers are kept)."""
+    from .sft import fine_tune_and_score
+
+    r = fine_tune_and_score(profile, rows, None, test_rows, seed, name=f"02-{arm}", max_steps=steps,
+                            progress=progress)
+    per_task = {t: s["accuracy"] for t, s in r["scores"].items() if t != "overall"}
+    return {"arm": arm, "seed": seed, "rows": len(rows), "steps": steps,
+            "epochs": round(steps * r["settings"].effective_batch / len(rows), 3),
+            "accuracy": r["scores"]["overall"]["accuracy"], "per_task": per_task,
+            "response_loss": r["response_loss"], "wall_time_s": r["wall_time_s"], "card_path": str(r["card_path"])}
+
+
+def compare_arms(profile, arms: dict[str, list[dict]], test_rows: list[dict], seeds: Iterable[int],
+                 steps: int | dict[str, int], done: list[dict] | None = None,
+                 on_result: Callable[[dict], None] | None = None, progress: bool = True) -> list[dict]:
+    """Every arm for every seed. `steps`: one budget for all arms (step-matched) or one per arm (e.g. from
+    `steps_for_epochs`, epoch-matched). Results in `done` (same arm, seed, steps) are reused, not re-run;
+    `on_result` sees each new one (to save progress)."""
+    results = list(done or [])
+    have = {(r["arm"], r["seed"], r["steps"]) for r in results}
+    for seed in seeds:
+        for arm, rows in arms.items():
+            n = steps[arm] if isinstance(steps, dict) else steps
+            if (arm, seed, n) in have:
+                continue
+            results.append(run_arm(profile, arm, rows, test_rows, seed, n, progress))
+            if on_result:
+                on_result(results[-1])
+    return results
+
+
+def summarise_arms(results: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
+    """{arm: {metric: (mean, std over seeds)}} for accuracy, response loss and each task's accuracy."""
+    from .evaluate import mean_std
+
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for arm in dict.fromkeys(r["arm"] for r in results):
+        mine = [r for r in results if r["arm"] == arm]
+        out[arm] = {"accuracy": mean_std([r["accuracy"] for r in mine]),
+                    "response_loss": mean_std([r["response_loss"] for r in mine]),
+                    **{t: mean_std([r["per_task"][t] for r in mine]) for t in mine[0]["per_task"]}}
+    return out
+
+
+def summary_table(results: list[dict]):
+    """One row per arm: rows, steps, epochs, seeds, accuracy and response loss as 'mean ± std' (a DataFrame)."""
+    import pandas as pd
+
+    summary = summarise_arms(results)
+    table = []
+    for arm, stats in summary.items():
+        first = next(r for r in results if r["arm"] == arm)
+        table.append({"arm": arm, "rows": first["rows"], "steps": first["steps"], "epochs": first["epochs"],
+                      "seeds": sum(r["arm"] == arm for r in results),
+                      **{k: f"{m:.1%} ± {s:.1%}" if k != "response_loss" else f"{m:.3f} ± {s:.3f}"
+                         for k, (m, s) in stats.items()}})
+    return pd.DataFrame(table).set_index("arm")
+
+
+def compare(a: tuple[float, float], b: tuple[float, float], higher_is_better: bool = True) -> str:
+    """'better', 'worse' or 'tie' for a against b: a difference counts only beyond the summed seed spreads."""
+    gap = (a[0] - b[0]) * (1 if higher_is_better else -1)
+    spread = a[1] + b[1]
+    return "better" if gap > spread else "worse" if -gap > spread else "tie"
+
+
+def load_epoch_results(profile_name: str) -> dict:
+    """The committed epoch-matched comparison for a profile (written by bench/curation_epochs.py)."""
+    import json
+
+    from .paths import REPO_ROOT
+
+    path = REPO_ROOT / "bench" / "results" / f"curation_epochs_{profile_name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `FTLAB_PROFILE={profile_name} python bench/curation_epochs.py`")
+    return json.loads(path.read_text())

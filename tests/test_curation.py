@@ -195,3 +195,75 @@ def test_baseline_selectors(pool):
     cut = len(cur.response_of(longest[-1]))
     assert all(len(cur.response_of(r)) <= cut for r in pool if r["id"] not in ids(longest))
     assert cur.random_k(pool, 50, seed=3) == cur.random_k(pool, 50, seed=3) != cur.random_k(pool, 50, seed=4)
+
+
+# --- the experiment machinery of notebook 02 (arms, the comparison loop, summaries) -------------------------
+
+
+def test_build_arms_gives_four_sets_of_the_asked_size(pool):
+    test = load_instructions("test", GROUNDED_TASKS)
+    arms, reports = cur.build_arms(pool, test, k=100, embed_sample=300)
+    assert tuple(arms) == cur.ARMS and arms["full"] is pool
+    assert [len(arms[a]) for a in ("curated", "random", "longest")] == [100, 100, 100]
+    assert reports[-1].kept == 100
+    stats = {s["arm"]: s for s in cur.arm_stats(arms, test[:200])}
+    assert stats["curated"]["clean_share"] > stats["random"]["clean_share"]
+    assert stats["longest"]["mean_response_chars"] > stats["random"]["mean_response_chars"]
+    assert stats["curated"]["test_leaks"] == 0
+
+
+def test_steps_for_epochs():
+    assert cur.steps_for_epochs(1000, 1.0, 16) == 63
+    assert cur.steps_for_epochs(20_000, 1.0, 16) == 1250
+    assert cur.steps_for_epochs(3, 0.1, 16) == 1
+
+
+def fake_result(arm, seed, steps, accuracy, loss=1.0):
+    return {"arm": arm, "seed": seed, "rows": 10, "steps": steps, "epochs": 1.0, "accuracy": accuracy,
+            "per_task": {"title": accuracy}, "response_loss": loss, "wall_time_s": 1.0, "card_path": ""}
+
+
+def test_compare_arms_runs_each_arm_and_seed_once_and_reuses_done(monkeypatch):
+    calls = []
+
+    def run_arm(profile, arm, rows, test_rows, seed, steps, progress=True):
+        calls.append((arm, seed, steps))
+        return fake_result(arm, seed, steps, 0.5)
+
+    monkeypatch.setattr(cur, "run_arm", run_arm)
+    arms = {"a": [{}] * 10, "b": [{}] * 200}
+    done = [fake_result("a", 0, 5, 0.4)]
+    seen = []
+    results = cur.compare_arms(None, arms, [], [0, 1], {"a": 5, "b": 7}, done=done, on_result=seen.append)
+    assert calls == [("b", 0, 7), ("a", 1, 5), ("b", 1, 7)] and len(seen) == 3
+    assert results[0] is done[0] and len(results) == 4
+    cur.compare_arms(None, arms, [], [0], 9)  # one budget for every arm
+    assert calls[-2:] == [("a", 0, 9), ("b", 0, 9)]
+
+
+def test_summaries_and_the_spread_rule():
+    results = [fake_result("curated", s, 50, a) for s, a in enumerate((0.40, 0.42, 0.44))]
+    results += [fake_result("random", s, 50, a, loss=1.2) for s, a in enumerate((0.30, 0.31, 0.32))]
+    summary = cur.summarise_arms(results)
+    assert summary["curated"]["accuracy"][0] == pytest.approx(0.42)
+    assert summary["curated"]["accuracy"][1] == pytest.approx(0.02)
+    assert cur.compare(summary["curated"]["accuracy"], summary["random"]["accuracy"]) == "better"
+    assert cur.compare(summary["random"]["accuracy"], summary["curated"]["accuracy"]) == "worse"
+    assert cur.compare((0.42, 0.02), (0.40, 0.01)) == "tie"
+    assert cur.compare(summary["curated"]["response_loss"], summary["random"]["response_loss"],
+                       higher_is_better=False) == "better"  # lower loss is better
+    table = cur.summary_table(results)
+    assert list(table.index) == ["curated", "random"] and table.loc["curated", "accuracy"] == "42.0% ± 2.0%"
+
+
+def test_epoch_results_missing_says_how_to_make_them():
+    with pytest.raises(FileNotFoundError, match="bench/curation_epochs.py"):
+        cur.load_epoch_results("no-such-profile")
+
+
+def test_profiles_size_the_curation_experiment():
+    from ftlab.profiles import PROFILES
+
+    for p in PROFILES.values():
+        assert p.curation_pool_size >= 20_000 and p.curation_k <= p.curation_embed_sample
+        assert p.curation_steps > 0 and p.curation_epochs > 0

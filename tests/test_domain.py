@@ -271,3 +271,95 @@ def test_execution_accuracy_overall_and_per_task(splits):
     assert score["invalid_sql"] == pytest.approx(1 - lookups / len(rows))
     with pytest.raises(ValueError, match="one prediction per row"):
         execution_accuracy(gold[:-1], rows)
+
+
+# ---- asking a model: prompts, SQL extraction, scoring ----
+
+@pytest.mark.parametrize("answer, sql", [
+    ("select name from elements", "select name from elements"),
+    ("```sql\nSELECT name\nFROM elements WHERE period = 1;\n```\nThis lists them.",
+     "SELECT name FROM elements WHERE period = 1"),
+    ("Sure! Here is the query:\n\nSELECT density FROM elements WHERE name = 'Iron';\nIt returns the density.",
+     "SELECT density FROM elements WHERE name = 'Iron'"),
+    ("The element with the highest density is osmium.\n\nselect name from elements order by density desc limit 1\n\n"
+     "select 2", "select name from elements order by density desc limit 1"),
+    ("```\nThe answer is 42\n```\nselect 42", "select 42"),  # a fence without SQL is not the query
+    ("WITH t AS (SELECT name FROM elements) SELECT * FROM t", "WITH t AS (SELECT name FROM elements) SELECT * FROM t"),
+    ("Iron is the element with symbol Fe.", ""),
+    ("", ""),
+    (None, ""),
+])
+def test_extract_sql_takes_the_first_query_out_of_a_chatty_answer(answer, sql):
+    assert domain.extract_sql(answer) == sql
+
+
+def test_extracted_sql_of_a_chatty_answer_is_graded_right(splits):
+    row = splits["test_unseen_phrasings"][0]
+    chatty = f"Here you go:\n```sql\n{row['answer'].upper()};\n```\nHope it helps!"
+    assert not execution_match(chatty, row["answer"])
+    assert execution_match(domain.extract_sql(chatty), row["answer"])
+
+
+def test_shots_come_from_different_families_and_are_deterministic(splits):
+    k = len(domain.FAMILIES)
+    picked = domain.shots(splits["train"], k)
+    assert len(picked) == k and len({r["task"] for r in picked}) == k
+    assert [r["id"] for r in picked] == [r["id"] for r in domain.shots(splits["train"], k)]
+    assert len(domain.shots(splits["train"], k + 2)) == k + 2  # then a second example per family
+    assert domain.shots(splits["train"][:3], 10) == domain.shots(splits["train"][:3], 3)
+
+
+def test_few_shot_prompt_puts_examples_before_the_question_and_keeps_the_gold_last(splits):
+    row, examples = splits["test_unseen_elements"][0], domain.shots(splits["train"], 2)
+    built = domain.with_prompt(row, examples, domain.INSTRUCTION)
+    roles = [m["role"] for m in built["messages"]]
+    assert roles == ["system", "user", "assistant", "user", "assistant", "user", "assistant"]
+    assert built["messages"][2]["content"] == examples[0]["answer"]
+    assert built["messages"][-2:] == row["messages"] and built["answer"] == row["answer"]
+    assert domain.with_prompt(row)["messages"] == row["messages"]
+    assert row["messages"][0]["role"] == "user"  # the original row is not modified
+    validate_rows([built], "few-shot")
+
+
+def test_sample_is_fixed_mixed_and_a_subset(splits):
+    rows = splits["test_unseen_phrasings"]
+    a, b = domain.sample(rows, 40), domain.sample(list(reversed(rows)), 40)
+    assert [r["id"] for r in a] == [r["id"] for r in b] and len(a) == 40
+    assert len({r["task"] for r in a}) >= 8
+    assert {r["id"] for r in a} <= {r["id"] for r in rows}
+    assert domain.sample(rows, None) == rows
+
+
+def test_accuracy_on_a_sample_of_stored_outcomes(splits):
+    rows = splits["test_unseen_phrasings"]
+    preds = [r["answer"] if i % 2 == 0 else "select 0" for i, r in enumerate(rows)]
+    outcomes = domain.grade(preds, rows)
+    assert domain.summarise(outcomes) == execution_accuracy(preds, rows)
+    evens = rows[::2]
+    assert domain.accuracy_on(outcomes, evens)["overall"] == 1.0
+    assert domain.accuracy_on(outcomes, rows[1::2])["overall"] == 0.0
+    with pytest.raises(KeyError, match="no stored outcome"):
+        domain.accuracy_on(outcomes[:-1], rows)
+
+
+def test_score_sql_extracts_and_grades_generated_answers(splits, monkeypatch):
+    from ftlab import evaluate
+    # canned answers instead of a model, so the scoring path is tested in milliseconds
+    rows = splits["test_unseen_phrasings"][:4]
+    canned = [f"```sql\n{rows[0]['answer']}\n```", rows[1]["answer"] + "; -- done", "I do not know.", "select 0"]
+    monkeypatch.setattr(evaluate, "generate_answers", lambda model, tok, rs, *a, **k: canned[:len(rs)])
+    result = domain.score_sql(object(), None, rows)
+    assert [o["correct"] for o in result["outcomes"]] == [True, True, False, False]
+    assert [o["ran"] for o in result["outcomes"]] == [True, True, False, True]
+    assert result["scores"]["overall"] == 0.5 and result["answers"] == canned
+    assert result["sql"][2] == "" and result["seconds_per_question"] >= 0
+
+
+def test_accuracy_by_unseen_separates_new_elements_from_the_new_column(splits):
+    rows = splits["test_unseen_elements"]
+    preds = [r["answer"] if r["unseen"] == ["column"] else "select 0" for r in rows]
+    by_kind = domain.accuracy_by_unseen(domain.grade(preds, rows), rows)
+    assert by_kind["column"]["overall"] == 1.0 and by_kind["element"]["overall"] == 0.0
+    assert by_kind["column"]["n"] + by_kind["element"]["n"] == len(rows)
+    with pytest.raises(ValueError, match="same order"):
+        domain.accuracy_by_unseen(domain.grade(preds, rows), list(reversed(rows)))

@@ -1,0 +1,89 @@
+"""Epoch-matched curation comparison for notebook 02: curated-k, random-k, longest-k and the full noisy pool,
+each trained for the same number of passes over its *own* rows (`profile.curation_epochs`), so the full pool
+gets pool_size / k times the optimizer steps. Too slow to run live on a CPU (the full pool alone is ~20x a 1k
+arm), so the notebook loads the JSON this writes. Runs already in the file are reused (delete it to start
+over), so more seeds can be added later.
+
+    python bench/curation_epochs.py                  # seed 0 of the active profile (FTLAB_PROFILE)
+    python bench/curation_epochs.py --seeds 0 1 2    # three seeds
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from ftlab import curation as cur  # noqa: E402
+from ftlab.instructions import load_instructions  # noqa: E402
+from ftlab.models import load  # noqa: E402
+from ftlab.profiles import active  # noqa: E402
+from ftlab.runcard import git_commit, package_versions  # noqa: E402
+
+
+def settings_of(profile, steps: dict[str, int], test: list[dict]) -> dict:
+    """Everything that defines the experiment, so a saved result is only reused for the same one."""
+    return {"pool_size": profile.curation_pool_size, "k": profile.curation_k, "epochs": profile.curation_epochs,
+            "embed_sample": profile.curation_embed_sample, "tasks": list(profile.sft_tasks),
+            "test_rows": len(test), "steps": steps, "sft": asdict(profile.sft)}
+
+
+def write(path: Path, data: dict) -> None:
+    """Write via a temporary file and rename, so a kill never leaves half a file behind."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
+    tmp.replace(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    args = parser.parse_args()
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    started = time.perf_counter()
+    profile = active()
+    out = Path(__file__).parent / "results" / f"curation_epochs_{profile.name}.json"
+    pool = cur.noisy_pool(profile.sft_tasks, size=profile.curation_pool_size, seed=0)
+    test = load_instructions("test", profile.sft_tasks, limit_per_task=profile.eval_per_task)
+    _, tokenizer = load(profile.model)
+    arms, _ = cur.build_arms(pool, load_instructions("test", profile.sft_tasks), profile.curation_k,
+                             embed_sample=profile.curation_embed_sample, tokenizer=tokenizer,
+                             max_tokens=profile.sft.max_length)
+    steps = {arm: cur.steps_for_epochs(len(rows), profile.curation_epochs, profile.sft.effective_batch)
+             for arm, rows in arms.items()}
+    settings = json.loads(json.dumps(settings_of(profile, steps, test), default=str))
+    saved = json.loads(out.read_text()) if out.exists() else {}
+    same = saved.get("settings") == settings
+    data = {"profile": profile.name, "settings": settings, "arm_stats": cur.arm_stats(arms, test),
+            "results": saved["results"] if same else [], "wall_time_s": saved.get("wall_time_s", 0) if same else 0,
+            "command": "python bench/curation_epochs.py --seeds " + " ".join(map(str, args.seeds)),
+            "versions": package_versions(), "commit": git_commit(), "threads": torch.get_num_threads()}
+    before = data["wall_time_s"]
+
+    def save(result: dict) -> None:
+        print(f"{result['arm']:8s} seed {result['seed']} {result['steps']:5d} steps: accuracy "
+              f"{result['accuracy']:.1%}, response loss {result['response_loss']:.3f}, {result['wall_time_s']:.0f} s",
+              flush=True)
+        data["wall_time_s"] = round(before + time.perf_counter() - started, 1)
+        data["date"] = time.strftime("%Y-%m-%d %H:%M")
+        write(out, data)
+
+    data["results"] = cur.compare_arms(profile, arms, test, args.seeds, steps, done=data["results"],
+                                       on_result=save, progress=False)
+    data["wall_time_s"] = round(before + time.perf_counter() - started, 1)
+    data["date"] = time.strftime("%Y-%m-%d %H:%M")
+    write(out, data)
+    print(cur.summary_table(data["results"]).to_string())
+    print(f"wrote {out}; {data['wall_time_s']:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()
