@@ -24,6 +24,7 @@ import torch  # noqa: E402
 
 from ftlab import curation as cur  # noqa: E402
 from ftlab.instructions import load_instructions  # noqa: E402
+from ftlab.jsonl import atomic_write_text  # noqa: E402
 from ftlab.models import load  # noqa: E402
 from ftlab.profiles import active  # noqa: E402
 from ftlab.runcard import git_commit, package_versions  # noqa: E402
@@ -37,10 +38,8 @@ def settings_of(profile, steps: dict[str, int], test: list[dict]) -> dict:
 
 
 def write(path: Path, data: dict) -> None:
-    """Write via a temporary file and rename, so a kill never leaves half a file behind."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
-    tmp.replace(path)
+    """Atomically (ftlab.jsonl's writer), so a kill never leaves half a file behind."""
+    atomic_write_text(path, json.dumps(data, indent=1, default=str) + "\n")
 
 
 def main() -> None:

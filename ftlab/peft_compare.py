@@ -160,10 +160,10 @@ def _ladder(rate: float, up: bool) -> float:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    """Write via a temporary file and rename, so a kill never leaves half a file behind."""
-    tmp = Path(path).with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(path)
+    """Atomically (ftlab.jsonl's writer), so a kill never leaves half a file behind."""
+    from .jsonl import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def load_sweep(profile_name: str) -> dict:
