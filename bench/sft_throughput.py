@@ -3,16 +3,20 @@
     python bench/sft_throughput.py                     # ftlab vs TRL defaults, 3 interleaved repeats
     python bench/sft_throughput.py --levers            # also each lever on its own, from ftlab's defaults
     FTLAB_PROFILE=smol python bench/sft_throughput.py --steps 10 --repeats 1
+    FTLAB_PROFILE=smol python bench/sft_throughput.py --device cuda --steps 50   # the GPU variant
+
 
 Same model (the profile's base, fresh for every run), same training rows, same number of optimizer steps. Prints
 tokens/s (non-padding tokens TRL trained on, per second of `trainer.train()`), the ratio to TRL's defaults, the
-MFU (6·N·tokens/s over the bf16/fp32 matmul peak measured in the same run) and the loss on the assistant
+MFU (`ftlab.throughput.run_mfu`: 6·N·tokens/s over the matmul peak of the precision the arm's matmuls ran in,
+bf16 or fp32, measured in the same run; also against the fp32 peak) and the loss on the assistant
 tokens of the validation rows after training (the same function for every arm). Medians over the repeats,
 which run interleaved (A, B, A, B, ...) so that a slow patch of the machine hits every arm alike.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import tempfile
 import time
@@ -27,34 +31,42 @@ from ftlab.device import set_threads
 from ftlab.evaluate import response_loss
 from ftlab.instructions import load_instructions
 from ftlab.models import load
-from ftlab.sft import sft_config, to_dataset
-from ftlab.throughput import matmul_peak_flops
+from ftlab.sft import FtlabSFTTrainer, sft_config, to_dataset
+from ftlab.throughput import run_mfu
 
 
-def trl_defaults(out_dir: str, steps: int, seed: int) -> SFTConfig:
-    """A plain SFTTrainer as its documentation starts one: only what a run on a CPU must say."""
-    return SFTConfig(output_dir=out_dir, max_steps=steps, seed=seed, report_to="none", save_strategy="no",
-                     use_cpu=not torch.cuda.is_available())
+DEVICE = torch.device("cpu")  # set by --device
 
 
-def ftlab_config(profile, out_dir: str, steps: int, seed: int, **changes) -> SFTConfig:
-    """ftlab's SFTConfig for the profile, with `changes` to its SFTSettings."""
+def trl_defaults(out_dir: str, steps: int, seed: int) -> tuple[type, SFTConfig]:
+    """A plain SFTTrainer as its documentation starts one: only what the device must say."""
+    return SFTTrainer, SFTConfig(output_dir=out_dir, max_steps=steps, seed=seed, report_to="none",
+                                 save_strategy="no", use_cpu=DEVICE.type == "cpu")
+
+
+def ftlab_config(profile, out_dir: str, steps: int, seed: int, **changes) -> tuple[type, SFTConfig]:
+    """ftlab's trainer and SFTConfig for the profile, with `changes` to its SFTSettings."""
     settings = replace(profile.sft, max_steps=steps, seed=seed, progress=False, **changes)
-    return sft_config(settings, out_dir, has_eval=False, device=torch.device("cpu"))
+    trainer = functools.partial(FtlabSFTTrainer, model_loss=not settings.fused_lm_head)
+    return trainer, sft_config(settings, out_dir, has_eval=False, device=DEVICE)
 
 
 def one_run(profile, make_config, train, val, steps: int, seed: int) -> dict:
-    model, tok = load(profile.model)
+    model, tok = load(profile.model, device=DEVICE)
     with tempfile.TemporaryDirectory() as out:
-        args = make_config(out, steps, seed)
-        trainer = SFTTrainer(model=model, args=args, train_dataset=to_dataset(train), processing_class=tok)
+        trainer_cls, args = make_config(out, steps, seed)
+        trainer = trainer_cls(model=model, args=args, train_dataset=to_dataset(train), processing_class=tok)
+        if DEVICE.type == "cuda":
+            torch.cuda.synchronize()
         start = time.perf_counter()
         trainer.train()
+        if DEVICE.type == "cuda":
+            torch.cuda.synchronize()
         wall = time.perf_counter() - start
     tokens = max(row.get("num_tokens", 0) for row in trainer.state.log_history)
-    params = sum(p.numel() for p in model.parameters())
-    return {"tokens_per_s": tokens / wall, "wall_s": wall, "tokens": tokens, "params": params,
-            "val_loss": response_loss(model, tok, val)}
+    bf16 = bool(args.bf16)
+    return {"tokens_per_s": tokens / wall, "wall_s": wall, "tokens": tokens, "bf16": bf16,
+            "mfu": run_mfu(model, tokens / wall, bf16, DEVICE), "val_loss": response_loss(model, tok, val)}
 
 
 def main(argv=None) -> None:
@@ -62,7 +74,10 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--levers", action="store_true", help="also measure each lever alone")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
+    global DEVICE
+    DEVICE = torch.device(args.device)
     set_threads(None)
     datasets.disable_progress_bars()
     profile = profiles.active()
@@ -79,8 +94,9 @@ def main(argv=None) -> None:
                 lambda o, n, s: ftlab_config(profile, o, n, s, bf16=not sft.bf16),
             "ftlab + gradient checkpointing": lambda o, n, s: ftlab_config(profile, o, n, s,
                                                                            activation_checkpointing=True),
+            f"ftlab, TRL's fused LM head {'off' if sft.fused_lm_head else 'on'}":
+                lambda o, n, s: ftlab_config(profile, o, n, s, fused_lm_head=not sft.fused_lm_head),
         })
-    peaks = {"fp32": matmul_peak_flops(torch.float32), "bf16": matmul_peak_flops(torch.bfloat16)}
     results: dict[str, list[dict]] = {name: [] for name in arms}
     for repeat in range(args.repeats):
         for name, make in arms.items():
@@ -89,15 +105,24 @@ def main(argv=None) -> None:
             print(f"  repeat {repeat} {name:38s} {run['tokens_per_s']:8.0f} tok/s  val loss {run['val_loss']:.3f}",
                   flush=True)
     base = statistics.median(r["tokens_per_s"] for r in results["TRL defaults"])
-    print(f"\n{profile.name} profile, {args.steps} steps, median of {args.repeats}; matmul peak fp32 "
-          f"{peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s")
-    print(f"{'arm':38s} {'tokens/s':>9s} {'vs TRL':>7s} {'MFU*':>6s} {'val loss':>9s}   (*6N x tokens/s over the "
-          "fp32 matmul peak)")
+    mfu0 = results["ftlab defaults"][0]["mfu"]
+    print(f"\n{profile.name} profile on {DEVICE.type}, {args.steps} steps, median of {args.repeats}; "
+          f"{mfu0['flops_per_token'] / 6:,.0f} parameters; matmul peak fp32 "
+          f"{_fp32_peak(mfu0) / 1e9:.0f}"
+          f" GFLOP/s" + (f", bf16 {mfu0['peak_flops'] / 1e9:.0f} GFLOP/s" if mfu0["peak_dtype"] == "bf16" else ""))
+    print(f"{'arm':44s} {'tokens/s':>9s} {'vs TRL':>7s} {'MFU':>6s} {'(peak)':>6s} {'vs fp32 peak':>12s} "
+          f"{'val loss':>9s}")
     for name, runs in results.items():
         tps = statistics.median(r["tokens_per_s"] for r in runs)
-        mfu = 6 * runs[0]["params"] * tps / peaks["fp32"]
+        mfu = statistics.median(r["mfu"]["mfu"] for r in runs)
+        mfu32 = statistics.median(r["mfu"]["mfu_vs_fp32_peak"] for r in runs)
         loss = statistics.median(r["val_loss"] for r in runs)
-        print(f"{name:38s} {tps:9.0f} {tps / base:6.2f}x {mfu:6.1%} {loss:9.3f}")
+        print(f"{name:44s} {tps:9.0f} {tps / base:6.2f}x {mfu:6.1%} {runs[0]['mfu']['peak_dtype']:>6s} "
+              f"{mfu32:12.1%} {loss:9.3f}")
+
+
+def _fp32_peak(mfu: dict) -> float:
+    return mfu["model_flops_per_s"] / mfu["mfu_vs_fp32_peak"]
 
 
 if __name__ == "__main__":

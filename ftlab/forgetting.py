@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
-from trl import SFTTrainer
 
 from .corpus import load_general
 from .pretrain import fixed_blocks, mean_loss, token_stream
+from .sft import FtlabSFTTrainer
 
 ARMS = ("full", "lora", "replay", "ewc", "low_lr", "short")  # plain full fine-tuning, then the five mitigations
 STARS = {"lora": 4, "replay": 4, "ewc": 3, "low_lr": 2, "short": 2}  # the source text's ratings of the mitigations
@@ -336,8 +336,8 @@ def ewc_penalty(model, ewc: EWC) -> torch.Tensor:
     return 0.5 * ewc.lam * total
 
 
-class EWCTrainer(SFTTrainer):
-    """TRL's SFTTrainer with the EWC penalty added to the training loss (never to evaluation losses)."""
+class EWCTrainer(FtlabSFTTrainer):
+    """ftlab's SFTTrainer with the EWC penalty added to the training loss (never to evaluation losses)."""
 
     def __init__(self, *args, ewc: EWC, **kwargs):
         super().__init__(*args, **kwargs)
@@ -380,7 +380,8 @@ def run_ewc_sft(model, tokenizer, train_rows: list[dict], settings, out_dir: Pat
     device = pick_device()
     datasets.disable_progress_bars()
     trainer = EWCTrainer(model=model, args=sft_config(settings, out_dir, False, device), train_dataset=to_dataset(rows),
-                         processing_class=tokenizer, callbacks=callbacks, ewc=ewc)
+                         processing_class=tokenizer, callbacks=callbacks, ewc=ewc,
+                         model_loss=not settings.fused_lm_head)
     start = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - start

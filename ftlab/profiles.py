@@ -38,6 +38,8 @@ class Profile:
     # notebook 05: every method's options, and its learning rate from the sweep in bench/peft_lr_sweep.py
     peft: PeftOptions = field(default_factory=lambda: PeftOptions(lora_targets=LINEARS))
     peft_learning_rates: dict[str, float] = field(default_factory=dict)
+    peft_live_seeds: tuple[int, ...] | None = None  # seeds notebook 05 trains live (None: all); the rest come
+    # from bench/results/peft_seeds_<profile>.json (bench/peft_seeds.py), checked by re-running a stored seed
     forgetting: ForgettingSettings = field(default_factory=ForgettingSettings)  # notebook 03's experiment
     memory_model: str = "tiny"  # notebook 04: the config (ftlab.memory.config_names) measured live
     memory_checks: tuple[TrainSetup, ...] = (  # notebook 04: configurations measured live against the predictor
@@ -73,11 +75,14 @@ PROFILES: dict[str, Profile] = {
         # bench/sft_throughput.py (2026-11-29, 30 steps, median of 3): padding-free batches 3,216 vs 2,722
         # tokens/s padded; bf16 autocast on top 4,294 tokens/s; validation loss equal within 0.002.
         sft=SFTSettings(learning_rate=1e-3, max_steps=100, batch_size=16, warmup_ratio=0.1, max_length=256,
-                        bf16=True, eval_steps=25, logging_steps=10, padding_free=True),
+                        bf16=True, eval_steps=25, logging_steps=10, padding_free=True, fused_lm_head=False),
         # bench/peft_lr_sweep.py (2026-11-29, seed 0, 100 validation rows): the rate with the lowest validation
         # response loss per method, each an interior minimum of its sweep.
         peft_learning_rates={"full": 1e-3, "lora": 3e-3, "qlora": 3e-3, "adapters": 1e-2, "ia3": 0.3,
                              "prefix": 0.3, "prompt": 0.3},
+        # Notebook 05 trains 7 methods: 3 seeds live took 11.5 min of a 10-minute course budget, so seed 0 runs
+        # live (and must reproduce its stored twin) and seeds 1-2 come from bench/peft_seeds.py.
+        peft_live_seeds=(0,),
         # Notebook 03: 16 steps x 8 SQL rows per arm (~5 s each, 18 runs). Measured at 20 steps: general-loss
         # rise +0.40 ± 0.02 nats under full fine-tuning, so 16 still forgets far beyond the seed spread; at so
         # few steps replay needs half the mix and "short" half the steps to show a difference.

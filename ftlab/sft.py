@@ -14,11 +14,13 @@ from pathlib import Path
 import torch
 import datasets
 from datasets import Dataset
+from transformers import Trainer
 from trl import SFTConfig, SFTTrainer
 
 from .data import validate_rows
 from .device import pick_device
 from .runcard import make_card, reset_peak_memory, write_card
+from .throughput import run_mfu
 from .tokenizer import IM_END
 
 
@@ -40,6 +42,8 @@ class SFTSettings:
     activation_checkpointing: bool = False  # TRL turns it on by default: saves memory, re-computes activations
     padding_free: bool = False  # batch rows end to end with no pad tokens (TRL; a block-diagonal mask keeps
     # the rows apart under SDPA). Profiles turn it on where it was measured faster.
+    fused_lm_head: bool = True  # TRL's chunked fused LM head for the training loss; False: the model's own loss
+    # (transformers' Trainer.compute_loss), measured faster for small vocabularies on a CPU (bench/sft_throughput.py)
     allow_oom_risk: bool = False  # True: train even when ftlab.memory predicts the run will not fit
     weight_decay: float = 0.0
     seed: int = 0
@@ -91,6 +95,46 @@ def check_memory(model, settings: SFTSettings, device: torch.device):
     return preflight(ModelShape.from_dict(model.config.to_dict()), setup, allow=settings.allow_oom_risk)
 
 
+class FtlabSFTTrainer(SFTTrainer):
+    """TRL's SFTTrainer that can train on the model's own loss instead of TRL's chunked fused LM head.
+
+    TRL 1.16 always routes the training loss through a fused head that projects to the vocabulary in tiles and
+    also computes entropy and top-1 metrics: it avoids materialising (tokens x vocabulary) logits for 100k-word
+    vocabularies on a GPU. With `model_loss=True` a training step is transformers' plain `Trainer.compute_loss`
+    (the model's cross-entropy, gradient-accumulation and multi-process token averaging included) and the
+    logged metrics are the token count and top-1 accuracy. Evaluation always keeps TRL's path and metrics.
+    """
+
+    def __init__(self, *args, model_loss: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.model_loss = model_loss
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if not (self.model_loss and model.training):
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+        inputs["use_cache"] = False
+        loss, outputs = Trainer.compute_loss(self, model, inputs, return_outputs=True,
+                                             num_items_in_batch=num_items_in_batch)
+        self._log_step_metrics(inputs, outputs.logits)
+        return (loss, outputs) if return_outputs else loss
+
+    @torch.no_grad()
+    def _log_step_metrics(self, inputs, logits) -> None:
+        """What TRL logs per training step that the run card needs: tokens so far, and top-1 token accuracy."""
+        labels = inputs["labels"]
+        logits = logits[:, -labels.size(1):]  # prompt tuning's virtual tokens come first
+        targets = labels[:, 1:]
+        scored = targets != -100
+        correct = (logits[:, :-1].argmax(-1) == targets) & scored
+        counts = self.accelerator.gather_for_metrics(torch.stack([scored.sum(), correct.sum()]).reshape(1, 2)).sum(0)
+        self._metrics["train"]["mean_token_accuracy"].append((counts[1] / counts[0].clamp(min=1)).item())
+        tokens = inputs["attention_mask"].sum() if "attention_mask" in inputs else torch.tensor(
+            inputs["position_ids"].size(1), device=logits.device)
+        self._total_train_tokens += self.accelerator.gather_for_metrics(tokens.reshape(1)).sum().item()
+        self._metrics["train"]["num_tokens"] = [self._total_train_tokens]
+
+
 def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out_dir: Path,
             val_rows: list[dict] | None = None, profile: str | None = None, name: str = "sft",
             callbacks: list | None = None) -> SFTResult:
@@ -111,22 +155,25 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
     predicted = check_memory(model, settings, device)
     reset_peak_memory(device)
     datasets.disable_progress_bars()  # TRL's four tokenizing passes would each draw a bar; the trainer's is enough
-    trainer = SFTTrainer(model=model, args=sft_config(settings, out_dir, bool(val_rows), device),
-                         train_dataset=to_dataset(train_rows),
-                         eval_dataset=to_dataset(val_rows) if val_rows else None, processing_class=tokenizer,
-                         callbacks=callbacks)  # e.g. ftlab.forgetting.ForgettingCurve
+    trainer = FtlabSFTTrainer(model=model, args=sft_config(settings, out_dir, bool(val_rows), device),
+                              model_loss=not settings.fused_lm_head, train_dataset=to_dataset(train_rows),
+                              eval_dataset=to_dataset(val_rows) if val_rows else None,
+                              processing_class=tokenizer, callbacks=callbacks)  # e.g. ftlab.forgetting.ForgettingCurve
     start = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - start
     history = trainer.state.log_history
     tokens = int(max((row.get("num_tokens", 0) for row in history), default=0))  # TRL counts what it trained on
     metrics = {k: v for k, v in history[-1].items() if isinstance(v, (int, float))} if history else {}
+    plain = _plain(trainer)
     card = make_card("sft", settings, seed=settings.seed, tokens=tokens, wall_time_s=wall, metrics=metrics,
                      device=device, profile=profile, extra={"train_rows": len(train_rows),
                                                             "val_rows": len(val_rows or []),
+                                                            "mfu": run_mfu(plain, tokens / wall, settings.bf16,
+                                                                           device),
                                                             "settings": asdict(settings), "history": history,
                                                             "predicted_peak_bytes": predicted.total})
-    return SFTResult(_plain(trainer), history, card, write_card(card, "runcard", out_dir))
+    return SFTResult(plain, history, card, write_card(card, "runcard", out_dir))
 
 
 def _plain(trainer):

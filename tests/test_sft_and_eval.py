@@ -38,3 +38,27 @@ def test_sft_lowers_response_loss_and_writes_a_run_card(tmp_path, small_tokenize
     assert result.card["tokens"] > 0 and result.card["kind"] == "sft"
     assert any("eval_loss" in row for row in result.history)
     assert result.card_path.exists()
+
+
+@pytest.mark.parametrize("padding_free", [False, True])
+def test_model_loss_trains_like_trls_fused_head(tmp_path, small_tokenizer, title_rows, padding_free):
+    """`fused_lm_head=False` (the model's own loss) must give TRL's loss curve, token count and weights."""
+    import torch
+
+    runs = {}
+    for fused in (True, False):
+        torch.manual_seed(0)
+        cfg = LlamaConfig(vocab_size=len(small_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                          num_attention_heads=2, max_position_embeddings=256, tie_word_embeddings=True,
+                          pad_token_id=small_tokenizer.pad_token_id, eos_token_id=small_tokenizer.eos_token_id)
+        settings = SFTSettings(learning_rate=3e-3, max_steps=6, batch_size=8, progress=False, logging_steps=1,
+                               padding_free=padding_free, fused_lm_head=fused)
+        runs[fused] = run_sft(LlamaForCausalLM(cfg), small_tokenizer, title_rows, settings, tmp_path / str(fused))
+    losses = {f: [row["loss"] for row in r.history if "loss" in row] for f, r in runs.items()}
+    assert len(losses[True]) == 6
+    assert losses[False] == pytest.approx(losses[True], abs=2e-3)
+    assert runs[False].card["tokens"] == runs[True].card["tokens"] > 0
+    accuracy = [row["mean_token_accuracy"] for row in runs[False].history if "mean_token_accuracy" in row]
+    assert len(accuracy) == 6 and all(0 <= a <= 1 for a in accuracy)
+    for a, b in zip(runs[True].model.parameters(), runs[False].model.parameters()):
+        assert torch.allclose(a, b, atol=1e-3)

@@ -1,0 +1,59 @@
+"""Course wall time: every notebook executed headless on the active profile, one after another, as a learner or
+CI runs them (kernel start-up included). Prints seconds per notebook and the total against the 10-minute goal,
+and writes bench/results/course_time_<profile>.json.
+
+    python bench/course_time.py                 # all notebooks
+    python bench/course_time.py --only 01 05    # some of them
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from ftlab import profiles
+from ftlab.course import course_notebooks, run_course
+from ftlab.device import hardware_summary
+from ftlab.jsonl import atomic_write_text
+
+GOAL_S = 600  # shared/DESIGN.md: the whole course in at most 10 minutes on the default profile, 2 cores
+RESULTS = Path(__file__).parent / "results"
+
+
+def time_notebooks(only: list[str] | None) -> dict[str, dict]:
+    """Seconds and status of each notebook, each run in a fresh kernel by ftlab's course runner."""
+    times = {}
+    with tempfile.TemporaryDirectory() as out:
+        for book in course_notebooks(only):
+            prefix = book.name[:2]
+            start = time.perf_counter()
+            status = run_course(Path(out), only=[prefix])
+            times[book.name] = {"seconds": time.perf_counter() - start, "ok": status == 0}
+    return times
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 01 05")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    profile = profiles.active()
+    times = time_notebooks(args.only)
+    total = sum(t["seconds"] for t in times.values())
+    print(f"\n{profile.name} profile; {hardware_summary()}")
+    for name, t in times.items():
+        print(f"{name:40s} {t['seconds']:7.0f} s  {'ok' if t['ok'] else 'FAILED'}")
+    print(f"{'total':40s} {total:7.0f} s  ({total / 60:.1f} min; goal {GOAL_S // 60} min: "
+          f"{'met' if total <= GOAL_S else 'not met'})")
+    if not args.only:
+        record = {"date": time.strftime("%Y-%m-%d"), "profile": profile.name, "hardware": hardware_summary(),
+                  "machine": platform.processor() or platform.machine(), "notebooks": times, "total_s": total}
+        atomic_write_text(RESULTS / f"course_time_{profile.name}.json", json.dumps(record, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
