@@ -818,3 +818,38 @@ def load_epoch_results(profile_name: str) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run `FTLAB_PROFILE={profile_name} python bench/curation_epochs.py`")
     return json.loads(path.read_text())
+
+
+def notebook_arms(profile, pool: list[dict]) -> tuple[dict[str, list[dict]], list[StepReport], list[dict]]:
+    """Notebook 02's training sets from `pool` as the notebook builds them (decontaminated against the whole
+    test split, rows over the profile's context removed), their reports, and the test rows it scores on."""
+    from .instructions import load_instructions
+    from .models import load
+
+    test_split = load_instructions("test", profile.sft_tasks)
+    _, tokenizer = load(profile.model)
+    arms, reports = build_arms(pool, test_split, profile.curation_k, embed_sample=profile.curation_embed_sample,
+                               tokenizer=tokenizer, max_tokens=profile.sft.max_length)
+    return arms, reports, load_instructions("test", profile.sft_tasks, limit_per_task=profile.eval_per_task)
+
+
+def step_matched(profile, arms: dict[str, list[dict]], test_rows: list[dict]):
+    """Notebook 02's step-matched experiment (ftlab.seedstore): every arm trained `profile.curation_steps` steps
+    per seed. Live and stored twins must agree within one test answer in a hundred and 0.02 nats."""
+    from dataclasses import asdict
+
+    from .seedstore import Experiment
+
+    def run(arm: str, seed: int) -> dict:
+        return run_arm(profile, arm, arms[arm], test_rows, seed, profile.curation_steps, progress=False)
+
+    inputs = {"sft": asdict(profile.sft), "steps": profile.curation_steps, "arms": arms, "test": test_rows}
+    return Experiment("02-curation", profile, tuple(arms), run, inputs,
+                      tolerance={"accuracy": 0.01, "response_loss": 0.02})
+
+
+def default_step_matched(profile):
+    """`step_matched` on the arms notebook 02 builds (bench/stored_seeds.py)."""
+    pool = noisy_pool(profile.sft_tasks, size=profile.curation_pool_size, seed=0)
+    arms, _, test = notebook_arms(profile, pool)
+    return step_matched(profile, arms, test)

@@ -479,3 +479,36 @@ def forgetting(base: dict, after: dict) -> dict:
     return {"loss_rise": after["general_loss"] - base["general_loss"],
             "probe_drop": base["probe_accuracy"] - after["probe_accuracy"],
             "perplexity_ratio": math.exp(after["general_loss"] - base["general_loss"])}
+
+
+def experiment(profile, fs: ForgettingSettings, task_rows: list[dict], test_rows: list[dict], kit: GeneralEval):
+    """Notebook 03's experiment (ftlab.seedstore): every arm, one `run_arm` per (arm, seed); plain full
+    fine-tuning also records its forgetting curve. Live and stored twins must agree within 0.01 nats of general
+    loss, 0.02 nats of SQL loss and 2 probe answers in 100."""
+    from dataclasses import asdict
+
+    from .seedstore import Experiment
+
+    def run(arm: str, seed: int) -> dict:
+        return run_arm(profile, arm, seed, fs, task_rows, test_rows, kit, curve_every=2 if arm == "full" else 0)
+
+    inputs = {"forgetting": asdict(fs), "sft": asdict(profile.sft), "peft": asdict(profile.peft),
+              "lora_lr": profile.peft_learning_rates.get("lora"), "task_rows": task_rows, "test_rows": test_rows}
+    return Experiment("03-forgetting", profile, ARMS, run, inputs,
+                      tolerance={"general_loss": 0.01, "task_loss": 0.02, "probe_accuracy": 0.02})
+
+
+def experiment_data(fs: ForgettingSettings) -> tuple[list[dict], list[dict]]:
+    """Notebook 03's SQL training rows and the held-out SQL questions its task loss is measured on."""
+    from .domain import load_domain
+
+    return load_domain("train")[:fs.task_rows], load_domain("test_unseen_phrasings")[:fs.test_rows]
+
+
+def default_experiment(profile):
+    """`experiment` as notebook 03 builds it, from the profile alone (bench/stored_seeds.py)."""
+    from .models import load
+
+    _, tokenizer = load(profile.model)
+    return experiment(profile, profile.forgetting, *experiment_data(profile.forgetting),
+                      GeneralEval.build(tokenizer, profile.forgetting))

@@ -104,65 +104,38 @@ def run_method(profile, method: str, seed: int, learning_rate: float, train: lis
     return row
 
 
-# A live run and its stored twin (same profile, method, seed, data, code) agree to within: one test answer in a
-# hundred for exact match, and 0.02 nats of response loss (bf16 autocast sums in a different order when the
-# machine's thread count differs; on the same machine kind they agree far more closely).
-REPRODUCTION_TOLERANCE = {"accuracy": 0.01, "response_loss": 0.02}
+def comparison_data(profile) -> tuple[list[dict], list[dict]]:
+    """Notebook 05's training and test rows: notebook 01's."""
+    from .sft import course_data
+
+    train, _, test = course_data(profile)
+    return train, test
 
 
-def seed_runs(profile, methods, seeds, train: list[dict], test: list[dict], out: Path | None = None) -> dict:
-    """`run_method` for every method and seed (no models kept), saved to `out` after each run and resumed
-    from it: bench/peft_seeds.py stores the seeds a notebook does not re-run live on a small machine."""
-    key = _runs_key(profile, train, test)
-    result = {"key": key, "rows": []}
-    if out and Path(out).exists():
-        saved = json.loads(Path(out).read_text())
-        if saved.get("key") == key:
-            result = saved
-    done = {(r["method"], r["seed"]) for r in result["rows"]}
-    for method in methods:
-        for seed in seeds:
-            if (method, seed) in done:
-                continue
-            row = run_method(profile, method, seed, profile.peft_learning_rates[method], train, test)
-            result["rows"].append(row)
-            print(f"{method:9s} seed {seed}: exact match {row['accuracy']:.1%}, response loss "
-                  f"{row['response_loss']:.3f}, {row['wall_time_s']:.0f} s", flush=True)
-            if out:
-                _write_json(out, result)
-    return result
+def comparison(profile, train: list[dict], test: list[dict], keep_models: bool = True):
+    """Notebook 05's experiment: every method of COMPARED at its swept learning rate, one `run_method` per
+    (method, seed); the first live seed keeps its models for the latency measurement. Live and stored twins
+    must agree within one test answer in a hundred and 0.02 nats of response loss."""
+    from dataclasses import asdict
+
+    from .seedstore import Experiment
+
+    first_live = (profile.live_seeds or profile.seeds)[0]
+
+    def run(method: str, seed: int) -> dict:
+        return run_method(profile, method, seed, profile.peft_learning_rates[method], train, test,
+                          keep_model=keep_models and seed == first_live)
+
+    inputs = {"sft": asdict(profile.sft), "peft": asdict(profile.peft),
+              "learning_rates": profile.peft_learning_rates, "max_new_tokens": profile.max_new_tokens,
+              "train": train, "test": test}
+    return Experiment("05-peft", profile, COMPARED, run, inputs,
+                      tolerance={"accuracy": 0.01, "response_loss": 0.02})
 
 
-def _runs_key(profile, train: list[dict], test: list[dict]) -> dict:
-    """What a stored run depends on: a stored file with another key is stale and is not used."""
-    import hashlib
-
-    digest = hashlib.sha256(json.dumps([train, test], sort_keys=True).encode()).hexdigest()[:16]
-    return {"profile": profile.name, "steps": profile.sft.max_steps, "batch": profile.sft.effective_batch,
-            "learning_rates": profile.peft_learning_rates, "data_sha256": digest}
-
-
-def load_seed_runs(profile, train: list[dict], test: list[dict]) -> list[dict]:
-    """The stored runs for this profile and data; a missing or stale file says how to make it."""
-    from .paths import REPO_ROOT
-
-    path = REPO_ROOT / "bench" / "results" / f"peft_seeds_{profile.name}.json"
-    command = f"FTLAB_PROFILE={profile.name} python bench/peft_seeds.py"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `{command}`")
-    saved = json.loads(path.read_text())
-    if saved.get("key") != _runs_key(profile, train, test):
-        raise ValueError(f"{path} was made with other settings or data than the profile's now: re-run `{command}`")
-    return saved["rows"]
-
-
-def reproduction_gaps(live: list[dict], stored: list[dict]) -> dict[str, float]:
-    """Largest |live - stored| of exact match and response loss over the (method, seed) runs in both."""
-    twins = {(r["method"], r["seed"]): r for r in stored}
-    pairs = [(r, twins[r["method"], r["seed"]]) for r in live if (r["method"], r["seed"]) in twins]
-    if not pairs:
-        raise ValueError("no live run has a stored twin to compare with")
-    return {k: max(abs(a[k] - b[k]) for a, b in pairs) for k in REPRODUCTION_TOLERANCE}
+def default_comparison(profile):
+    """`comparison` on `comparison_data`, keeping no models: what bench/stored_seeds.py stores."""
+    return comparison(profile, *comparison_data(profile), keep_models=False)
 
 
 def lr_sweep(profile, grid: dict[str, tuple[float, ...]], train: list[dict], val: list[dict], seed: int = 0,

@@ -34,12 +34,12 @@ class Profile:
     sft_train_per_task: int = 500
     eval_per_task: int = 50  # test examples per task for accuracy (generation is the slow part)
     seeds: tuple[int, ...] = (0, 1, 2)  # repeated runs, to tell an effect from seed-to-seed spread
+    live_seeds: tuple[int, ...] | None = None  # the seeds the long experiments (ftlab.seedstore) train live; the
+    # others come from bench/results/seeds_<experiment>_<profile>.json, trusted once each live seed matches its twin
     max_new_tokens: int = 24
     # notebook 05: every method's options, and its learning rate from the sweep in bench/peft_lr_sweep.py
     peft: PeftOptions = field(default_factory=lambda: PeftOptions(lora_targets=LINEARS))
     peft_learning_rates: dict[str, float] = field(default_factory=dict)
-    peft_live_seeds: tuple[int, ...] | None = None  # seeds notebook 05 trains live (None: all); the rest come
-    # from bench/results/peft_seeds_<profile>.json (bench/peft_seeds.py), checked by re-running a stored seed
     forgetting: ForgettingSettings = field(default_factory=ForgettingSettings)  # notebook 03's experiment
     memory_model: str = "tiny"  # notebook 04: the config (ftlab.memory.config_names) measured live
     memory_checks: tuple[TrainSetup, ...] = (  # notebook 04: configurations measured live against the predictor
@@ -80,9 +80,9 @@ PROFILES: dict[str, Profile] = {
         # response loss per method, each an interior minimum of its sweep.
         peft_learning_rates={"full": 1e-3, "lora": 3e-3, "qlora": 3e-3, "adapters": 1e-2, "ia3": 0.3,
                              "prefix": 0.3, "prompt": 0.3},
-        # Notebook 05 trains 7 methods: 3 seeds live took 11.5 min of a 10-minute course budget, so seed 0 runs
-        # live (and must reproduce its stored twin) and seeds 1-2 come from bench/peft_seeds.py.
-        peft_live_seeds=(0,),
+        # 3 seeds live took 24 min for the course (notebook 05 alone 11.5) against a 10-minute budget: seed 0
+        # trains live and must reproduce its stored twin; seeds 1-2 come from bench/stored_seeds.py.
+        live_seeds=(0,),
         # Notebook 03: 16 steps x 8 SQL rows per arm (~5 s each, 18 runs). Measured at 20 steps: general-loss
         # rise +0.40 ± 0.02 nats under full fine-tuning, so 16 still forgets far beyond the seed spread; at so
         # few steps replay needs half the mix and "short" half the steps to show a difference.

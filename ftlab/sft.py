@@ -239,3 +239,37 @@ def show_loss_tokens(tokenizer, messages: list[dict]) -> str:
         inside = bool(m)
         out.append(tokenizer.decode([tok_id]))
     return "".join(out) + ("⟧" if inside else "")
+
+
+# Notebook 01's experiment: the arms differ only in which tokens carry the loss.
+SFT_ARMS = {"assistant-only": {}, "whole-sequence": {"assistant_only_loss": False}}
+
+
+def course_data(profile) -> tuple[list[dict], list[dict], list[dict]]:
+    """Notebook 01's training, validation and test instructions (notebook 05 trains and tests on the same)."""
+    from .instructions import load_instructions
+
+    return (load_instructions("train", profile.sft_tasks, limit_per_task=profile.sft_train_per_task),
+            load_instructions("val", profile.sft_tasks, limit_per_task=profile.eval_per_task // 2),
+            load_instructions("test", profile.sft_tasks, limit_per_task=profile.eval_per_task))
+
+
+def sft_experiment(profile, train: list[dict], val: list[dict], test: list[dict],
+                   arms: tuple[str, ...] = tuple(SFT_ARMS)):
+    """Notebook 01's experiment (ftlab.seedstore): `fine_tune_and_score` per (arm, seed). Live and stored twins
+    must agree within one test answer in a hundred and 0.02 nats of response loss."""
+    from .seedstore import Experiment
+
+    def run(arm: str, seed: int) -> dict:
+        name = "01-sft" if arm == "assistant-only" else f"01-sft-{arm}"
+        return fine_tune_and_score(profile, train, val, test, seed, name=name, **SFT_ARMS[arm])
+
+    inputs = {"sft": asdict(profile.sft), "max_new_tokens": profile.max_new_tokens, "train": train, "val": val,
+              "test": test}
+    return Experiment("01-sft", profile, arms, run, inputs,
+                      tolerance={"accuracy": 0.01, "response_loss": 0.02})
+
+
+def default_sft_experiment(profile):
+    """Both arms of `sft_experiment` on `course_data` (bench/stored_seeds.py)."""
+    return sft_experiment(profile, *course_data(profile))

@@ -114,36 +114,3 @@ def test_a_merged_copy_of_a_trained_model_no_longer_depends_on_the_original(tmp_
         assert (trained(**enc).logits - before).abs().max() > 1e-3
         assert torch.equal(merged(**enc).logits, before)
 
-
-def test_reproduction_gaps_compare_only_runs_with_a_stored_twin():
-    from ftlab.peft_compare import reproduction_gaps
-
-    live = [{"method": "lora", "seed": 0, "accuracy": 0.30, "response_loss": 1.50}]
-    stored = [{"method": "lora", "seed": 0, "accuracy": 0.32, "response_loss": 1.49},
-              {"method": "lora", "seed": 1, "accuracy": 0.90, "response_loss": 0.10}]  # no live twin: ignored
-    gaps = reproduction_gaps(live, stored)
-    assert gaps["accuracy"] == pytest.approx(0.02) and gaps["response_loss"] == pytest.approx(0.01)
-    with pytest.raises(ValueError, match="no live run"):
-        reproduction_gaps(live, stored[1:])
-
-
-def test_stored_seed_runs_are_refused_when_the_data_changed(tmp_path, monkeypatch):
-    import json
-
-    import ftlab.paths
-    from ftlab.peft_compare import _runs_key, load_seed_runs
-    from ftlab.profiles import active
-
-    profile = active("tiny")
-    train = [{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}]
-    test = [{"messages": [{"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}]}]
-    monkeypatch.setattr(ftlab.paths, "REPO_ROOT", tmp_path)
-    with pytest.raises(FileNotFoundError, match="bench/peft_seeds.py"):
-        load_seed_runs(profile, train, test)
-    (tmp_path / "bench" / "results").mkdir(parents=True)
-    rows = [{"method": "full", "seed": 1, "accuracy": 0.4, "response_loss": 0.7}]
-    (tmp_path / "bench" / "results" / "peft_seeds_tiny.json").write_text(
-        json.dumps({"key": _runs_key(profile, train, test), "rows": rows}))
-    assert load_seed_runs(profile, train, test) == rows
-    with pytest.raises(ValueError, match="re-run"):
-        load_seed_runs(profile, train, test[:0])
