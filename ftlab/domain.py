@@ -831,3 +831,37 @@ def specialist_run(profile, train: list[dict], tests: dict[str, list[dict]], see
             "seconds_per_question": {s: r["seconds_per_question"] for s, r in scored.items()},
             "answers": {s: r["answers"] for s, r in scored.items()},
             "general_loss": blocks_loss(model, general_blocks) if general_blocks is not None else None}
+
+
+def notebook_data(profile) -> tuple[list[dict], dict[str, list[dict]]]:
+    """Notebook 06's training rows and its test rows per test split (`profile.domain_test_rows` of each)."""
+    return load_domain("train"), {split: sample(load_domain(split), profile.domain_test_rows) for split in SPLITS[1:]}
+
+
+def specialist_experiment(profile, train: list[dict], tests: dict[str, list[dict]], general_blocks):
+    """Notebook 06's specialist over seeds (ftlab.seedstore): one `specialist_run` per seed, with each split's
+    execution accuracy also at the top level (`accuracy_<split>`). Live and stored twins must agree within one
+    test question and 0.01 nats of general loss."""
+    from dataclasses import asdict
+
+    from .seedstore import Experiment
+
+    def run(arm: str, seed: int) -> dict:
+        result = specialist_run(profile, train, tests, seed, general_blocks)
+        return {**result, **{f"accuracy_{s}": result["scores"][s]["overall"] for s in tests}}
+
+    inputs = {"sft": asdict(profile.sft), "steps": profile.domain_steps, "train": train, "tests": tests,
+              "general_blocks": general_blocks.tolist()}
+    one_question = 1 / min(len(rows) for rows in tests.values())
+    return Experiment("06-domain", profile, ("specialist",), run, inputs,
+                      tolerance={**{f"accuracy_{s}": one_question + 1e-9 for s in tests}, "general_loss": 0.01})
+
+
+def default_specialist_experiment(profile):
+    """`specialist_experiment` on `notebook_data` and the held-out general blocks, as notebook 06 builds them."""
+    from .forgetting import EVAL_BLOCKS, general_blocks, general_eval_docs
+    from .models import load
+
+    _, tokenizer = load(profile.model)
+    return specialist_experiment(profile, *notebook_data(profile),
+                                 general_blocks(tokenizer, general_eval_docs(), EVAL_BLOCKS))

@@ -24,6 +24,7 @@ EXPERIMENTS = {
     "02-curation": "ftlab.curation:default_step_matched",
     "03-forgetting": "ftlab.forgetting:default_experiment",
     "05-peft": "ftlab.peft_compare:default_comparison",
+    "06-domain": "ftlab.domain:default_specialist_experiment",
 }
 
 
