@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,13 +59,26 @@ class Experiment:
         """Every arm x every profile seed: `live_seeds` run now (None: the profile's `live_seeds`), the rest
         stored."""
         seeds = self.profile.seeds
-        chosen = live_seeds if live_seeds is not None else getattr(self.profile, "live_seeds", None)
+        chosen = live_seeds if live_seeds is not None else env_live_seeds(getattr(self.profile, "live_seeds", None))
         return live_and_stored(self.name, self.key, self.arms, seeds, chosen, self.run, self.tolerance)
 
     def store(self) -> list[dict]:
         """Run and store every arm x seed not stored yet (bench/stored_seeds.py)."""
         jobs = [(a, s) for a in self.arms for s in self.profile.seeds]
         return store_runs(self.name, self.key, jobs, self.run, results_path(self.name, self.profile.name))
+
+
+def env_live_seeds(default: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """FTLAB_LIVE_SEEDS overrides the profile: `all` trains every seed live, `0,1` those seeds."""
+    value = os.environ.get("FTLAB_LIVE_SEEDS", "").strip()
+    if not value:
+        return default
+    if value == "all":
+        return None
+    try:
+        return tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise ValueError(f"FTLAB_LIVE_SEEDS={value!r}: expected 'all' or seeds like '0,1'") from None
 
 
 def results_path(experiment: str, profile_name: str) -> Path:
@@ -145,7 +159,8 @@ def live_and_stored(experiment: str, key: dict, arms: Iterable[str], seeds: Iter
     stale = {m: g for m, g in gaps.items() if g > tolerance[m]}
     if stale:
         raise AssertionError(f"live runs differ from {results_path(experiment, key['profile']).name} by {stale}: "
-                             f"the stored file is stale; re-run `python bench/stored_seeds.py {experiment}`")
+                             f"the stored file is stale (re-run `python bench/stored_seeds.py {experiment}`) or this "
+                             "machine computes differently (another CPU); FTLAB_LIVE_SEEDS=all trains every seed live")
     by_job = {(r["arm"], r["seed"]): r for r in stored}
     missing = [(a, s) for a in arms for s in seeds if s not in live_seeds and (a, s) not in by_job]
     if missing:

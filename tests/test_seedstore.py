@@ -71,3 +71,12 @@ def test_every_registered_experiment_names_a_builder():
         assert callable(getattr(importlib.import_module(module), function)), name
     with pytest.raises(KeyError, match="unknown experiment"):
         experiment("99-nothing", active("tiny"))
+
+
+def test_ftlab_live_seeds_overrides_the_profile(repo, monkeypatch):
+    calls = []
+    monkeypatch.setenv("FTLAB_LIVE_SEEDS", "all")
+    assert len(make_experiment(calls).results()) == 6 == len(calls)  # no stored file needed
+    monkeypatch.setenv("FTLAB_LIVE_SEEDS", "zero")
+    with pytest.raises(ValueError, match="FTLAB_LIVE_SEEDS"):
+        make_experiment([]).results()
