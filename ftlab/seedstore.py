@@ -94,15 +94,18 @@ def experiment_key(experiment: str, profile, inputs) -> dict:
     return {"experiment": experiment, "profile": profile.name, "sha256": hashlib.sha256(blob).hexdigest()[:16]}
 
 
+LOCAL_KEYS = ("card_path",)  # where a run card lies on the machine that made it: meaningless anywhere else
+
+
 def stored_row(row: dict) -> dict:
-    """The JSON-able part of a result row (trained models and other live objects stay out of the file)."""
+    """The JSON-able part of a result row: trained models, other live objects and local paths stay out."""
     def plain(value) -> bool:
         try:
             json.dumps(value)
             return True
         except (TypeError, ValueError):
             return False
-    return {k: v for k, v in row.items() if plain(v)}
+    return {k: v for k, v in row.items() if k not in LOCAL_KEYS and plain(v)}
 
 
 def store_runs(experiment: str, key: dict, jobs: Iterable[tuple[str, int]], run: Run, out: Path) -> list[dict]:
