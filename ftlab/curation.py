@@ -836,14 +836,12 @@ def notebook_arms(profile, pool: list[dict]) -> tuple[dict[str, list[dict]], lis
 def step_matched(profile, arms: dict[str, list[dict]], test_rows: list[dict]):
     """Notebook 02's step-matched experiment (ftlab.seedstore): every arm trained `profile.curation_steps` steps
     per seed. Live and stored twins must agree within one test answer in a hundred and 0.02 nats."""
-    from dataclasses import asdict
-
-    from .seedstore import Experiment
+    from .seedstore import Experiment, settings_key
 
     def run(arm: str, seed: int) -> dict:
         return run_arm(profile, arm, arms[arm], test_rows, seed, profile.curation_steps, progress=False)
 
-    inputs = {"sft": asdict(profile.sft), "steps": profile.curation_steps, "arms": arms, "test": test_rows}
+    inputs = {"sft": settings_key(profile.sft), "steps": profile.curation_steps, "arms": arms, "test": test_rows}
     return Experiment("02-curation", profile, tuple(arms), run, inputs,
                       tolerance={"accuracy": 0.01, "response_loss": 0.02})
 

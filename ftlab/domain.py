@@ -842,15 +842,13 @@ def specialist_experiment(profile, train: list[dict], tests: dict[str, list[dict
     """Notebook 06's specialist over seeds (ftlab.seedstore): one `specialist_run` per seed, with each split's
     execution accuracy also at the top level (`accuracy_<split>`). Live and stored twins must agree within one
     test question and 0.01 nats of general loss."""
-    from dataclasses import asdict
-
-    from .seedstore import Experiment
+    from .seedstore import Experiment, settings_key
 
     def run(arm: str, seed: int) -> dict:
         result = specialist_run(profile, train, tests, seed, general_blocks)
         return {**result, **{f"accuracy_{s}": result["scores"][s]["overall"] for s in tests}}
 
-    inputs = {"sft": asdict(profile.sft), "steps": profile.domain_steps, "train": train, "tests": tests,
+    inputs = {"sft": settings_key(profile.sft), "steps": profile.domain_steps, "train": train, "tests": tests,
               "general_blocks": general_blocks.tolist()}
     one_question = 1 / min(len(rows) for rows in tests.values())
     return Experiment("06-domain", profile, ("specialist",), run, inputs,

@@ -485,14 +485,12 @@ def experiment(profile, fs: ForgettingSettings, task_rows: list[dict], test_rows
     """Notebook 03's experiment (ftlab.seedstore): every arm, one `run_arm` per (arm, seed); plain full
     fine-tuning also records its forgetting curve. Live and stored twins must agree within 0.01 nats of general
     loss, 0.02 nats of SQL loss and 2 probe answers in 100."""
-    from dataclasses import asdict
-
-    from .seedstore import Experiment
+    from .seedstore import Experiment, settings_key
 
     def run(arm: str, seed: int) -> dict:
         return run_arm(profile, arm, seed, fs, task_rows, test_rows, kit, curve_every=2 if arm == "full" else 0)
 
-    inputs = {"forgetting": asdict(fs), "sft": asdict(profile.sft), "peft": asdict(profile.peft),
+    inputs = {"forgetting": settings_key(fs), "sft": settings_key(profile.sft), "peft": settings_key(profile.peft),
               "lora_lr": profile.peft_learning_rates.get("lora"), "task_rows": task_rows, "test_rows": test_rows}
     return Experiment("03-forgetting", profile, ARMS, run, inputs,
                       tolerance={"general_loss": 0.01, "task_loss": 0.02, "probe_accuracy": 0.02})

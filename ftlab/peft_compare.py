@@ -116,9 +116,7 @@ def comparison(profile, train: list[dict], test: list[dict], keep_models: bool =
     """Notebook 05's experiment: every method of COMPARED at its swept learning rate, one `run_method` per
     (method, seed); the first live seed keeps its models for the latency measurement. Live and stored twins
     must agree within one test answer in a hundred and 0.02 nats of response loss."""
-    from dataclasses import asdict
-
-    from .seedstore import Experiment
+    from .seedstore import Experiment, settings_key
 
     first_live = (profile.live_seeds or profile.seeds)[0]
 
@@ -126,7 +124,7 @@ def comparison(profile, train: list[dict], test: list[dict], keep_models: bool =
         return run_method(profile, method, seed, profile.peft_learning_rates[method], train, test,
                           keep_model=keep_models and seed == first_live)
 
-    inputs = {"sft": asdict(profile.sft), "peft": asdict(profile.peft),
+    inputs = {"sft": settings_key(profile.sft), "peft": settings_key(profile.peft),
               "learning_rates": profile.peft_learning_rates, "max_new_tokens": profile.max_new_tokens,
               "train": train, "test": test}
     return Experiment("05-peft", profile, COMPARED, run, inputs,

@@ -97,6 +97,22 @@ def experiment_key(experiment: str, profile, inputs) -> dict:
 LOCAL_KEYS = ("card_path",)  # where a run card lies on the machine that made it: meaningless anywhere else
 
 
+def settings_key(settings) -> dict:
+    """A settings dataclass as the fields that differ from their defaults: what a stored file's key records, so
+    that a new field added later with a default does not make every stored file stale. (A changed default is
+    caught by the live twin instead.)"""
+    from dataclasses import MISSING, fields
+
+    out = {}
+    for f in fields(settings):
+        default = f.default if f.default is not MISSING else (
+            f.default_factory() if f.default_factory is not MISSING else MISSING)
+        value = getattr(settings, f.name)
+        if value != default:
+            out[f.name] = value
+    return out
+
+
 def stored_row(row: dict) -> dict:
     """The JSON-able part of a result row: trained models, other live objects and local paths stay out."""
     def plain(value) -> bool:

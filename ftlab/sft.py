@@ -258,13 +258,13 @@ def sft_experiment(profile, train: list[dict], val: list[dict], test: list[dict]
                    arms: tuple[str, ...] = tuple(SFT_ARMS)):
     """Notebook 01's experiment (ftlab.seedstore): `fine_tune_and_score` per (arm, seed). Live and stored twins
     must agree within one test answer in a hundred and 0.02 nats of response loss."""
-    from .seedstore import Experiment
+    from .seedstore import Experiment, settings_key
 
     def run(arm: str, seed: int) -> dict:
         name = "01-sft" if arm == "assistant-only" else f"01-sft-{arm}"
         return fine_tune_and_score(profile, train, val, test, seed, name=name, **SFT_ARMS[arm])
 
-    inputs = {"sft": asdict(profile.sft), "max_new_tokens": profile.max_new_tokens, "train": train, "val": val,
+    inputs = {"sft": settings_key(profile.sft), "max_new_tokens": profile.max_new_tokens, "train": train, "val": val,
               "test": test}
     return Experiment("01-sft", profile, arms, run, inputs,
                       tolerance={"accuracy": 0.01, "response_loss": 0.02})

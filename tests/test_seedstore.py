@@ -80,3 +80,11 @@ def test_ftlab_live_seeds_overrides_the_profile(repo, monkeypatch):
     monkeypatch.setenv("FTLAB_LIVE_SEEDS", "zero")
     with pytest.raises(ValueError, match="FTLAB_LIVE_SEEDS"):
         make_experiment([]).results()
+
+
+def test_settings_key_keeps_only_changed_fields():
+    from ftlab.seedstore import settings_key
+    from ftlab.sft import SFTSettings
+
+    assert settings_key(SFTSettings()) == {}
+    assert settings_key(SFTSettings(learning_rate=1e-3, bf16=True)) == {"learning_rate": 1e-3, "bf16": True}
