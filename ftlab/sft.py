@@ -262,7 +262,8 @@ def sft_experiment(profile, train: list[dict], val: list[dict], test: list[dict]
 
     def run(arm: str, seed: int) -> dict:
         name = "01-sft" if arm == "assistant-only" else f"01-sft-{arm}"
-        return fine_tune_and_score(profile, train, val, test, seed, name=name, **SFT_ARMS[arm])
+        result = fine_tune_and_score(profile, train, val, test, seed, name=name, **SFT_ARMS[arm])
+        return {**result, "accuracy": result["scores"]["overall"]["accuracy"]}
 
     inputs = {"sft": settings_key(profile.sft), "max_new_tokens": profile.max_new_tokens, "train": train, "val": val,
               "test": test}

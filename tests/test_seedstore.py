@@ -88,3 +88,19 @@ def test_settings_key_keeps_only_changed_fields():
 
     assert settings_key(SFTSettings()) == {}
     assert settings_key(SFTSettings(learning_rate=1e-3, bf16=True)) == {"learning_rate": 1e-3, "bf16": True}
+
+
+@pytest.mark.parametrize("name", ["01-sft", "03-forgetting", "05-peft", "06-domain"])  # 02 needs embeddings: nb02
+def test_committed_stored_seeds_are_current_and_hold_the_checked_metrics(name):
+    """A stale key or a row without a metric its twin check compares would stop the notebook in CI."""
+    import json
+
+    from ftlab.seedstore import experiment, results_path
+
+    profile = active("tiny")
+    exp = experiment(name, profile)
+    saved = json.loads(results_path(name, profile.name).read_text())
+    assert saved["key"] == exp.key, f"stale: python bench/stored_seeds.py {name}"
+    assert {(r["arm"], r["seed"]) for r in saved["rows"]} == {(a, s) for a in exp.arms for s in profile.seeds}
+    for row in saved["rows"]:
+        assert all(isinstance(row[m], (int, float)) for m in exp.tolerance), row["arm"]
