@@ -536,7 +536,7 @@ def embed(texts: list[str], max_tokens: int = EMBED_MAX_TOKENS, bf16: bool = EMB
     if not cache:
         return embed_uncached(texts, max_tokens, bf16=bf16)
     path = embedding_cache_path(max_tokens, bf16)
-    store = torch.load(path) if path.exists() else {"keys": [], "vectors": torch.zeros(0, EMBED_DIM)}
+    store = torch.load(path, weights_only=True) if path.exists() else {"keys": [], "vectors": torch.zeros(0, EMBED_DIM)}
     where = {k: i for i, k in enumerate(store["keys"])}
     keys = [text_key(t) for t in texts]
     missing = sorted({k: t for k, t in zip(keys, texts) if k not in where}.items())
