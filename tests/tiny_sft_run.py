@@ -16,13 +16,13 @@ SAVE_STEPS = 3
 ROWS = 24
 
 
-def settings(seed: int = 0):
+def settings(seed: int = 0, steps: int = STEPS):
     from ftlab.sft import SFTSettings
-    return SFTSettings(learning_rate=1e-3, max_steps=STEPS, batch_size=4, warmup_ratio=0.2, logging_steps=1,
+    return SFTSettings(learning_rate=1e-3, max_steps=steps, batch_size=4, warmup_ratio=0.2, logging_steps=1,
                        save_steps=SAVE_STEPS, seed=seed, progress=False)
 
 
-def train(out_dir: Path, seed: int = 0, resume: bool = False) -> dict:
+def train(out_dir: Path, seed: int = 0, resume: bool = False, steps: int = STEPS) -> dict:
     """Train (or resume) the run in out_dir; return its loss curve and save its final weights there."""
     from safetensors.torch import save_file
 
@@ -34,7 +34,7 @@ def train(out_dir: Path, seed: int = 0, resume: bool = False) -> dict:
     seed_everything(seed)
     model, tok = load("tiny")
     rows = load_instructions("train", ("title",), limit_per_task=ROWS)
-    result = run_sft(model, tok, rows, settings(seed), Path(out_dir), resume=resume)
+    result = run_sft(model, tok, rows, settings(seed, steps), Path(out_dir), resume=resume)
     weights = {k: v.detach().clone().contiguous() for k, v in result.model.state_dict().items()}
     save_file(weights, str(Path(out_dir) / "final.safetensors"))
     return {"losses": [[r["step"], r["loss"]] for r in result.history if "loss" in r],
@@ -62,12 +62,19 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--hang-at-save", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=STEPS)
+    parser.add_argument("--block-network", action="store_true", help="record and refuse every network access")
     args = parser.parse_args()
+    attempts = None
+    if args.block_network:  # before torch, transformers, trl or ftlab are imported
+        import netguard
+        attempts = netguard.install()
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if args.hang_at_save:
         hang_inside_save(args.hang_at_save, out / "hanging-in-save")
-    result = train(out, args.seed, args.resume)
+    result = train(out, args.seed, args.resume, args.steps)
+    result["network_attempts"] = attempts
     (out / "result.json").write_text(json.dumps(result))
     return 0
 
