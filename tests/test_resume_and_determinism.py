@@ -108,12 +108,12 @@ def test_resume_without_any_checkpoint_starts_afresh(tmp_path, capsys):
     assert "training from the start" in capsys.readouterr().out
 
 
-def test_seed_everything_seeds_python_numpy_and_torch_in_one_call():
+def test_seed_everything_seeds_python_numpy_and_torch_in_one_call_and_notebooks_use_it(capsys):
     import random
 
     import numpy as np
 
-    from ftlab.notebook import seed_everything
+    from ftlab.notebook import seed_everything, start
 
     def draw():
         return random.random(), float(np.random.rand()), float(torch.rand(1))
@@ -124,3 +124,21 @@ def test_seed_everything_seeds_python_numpy_and_torch_in_one_call():
     assert draw() == first
     seed_everything(8)
     assert all(a != b for a, b in zip(draw(), first))
+    start(seed=7)  # every notebook's first cell
+    assert draw() == first
+    assert "ftlab profile: " in capsys.readouterr().out
+
+
+def test_a_run_card_write_killed_before_the_rename_leaves_the_previous_card_whole(tmp_path, monkeypatch):
+    from ftlab.runcard import read_card, write_card
+
+    path = write_card({"kind": "sft", "step": 3}, "runcard", tmp_path)
+
+    def killed(*args):
+        raise KeyboardInterrupt  # stands for a kill between writing the temporary file and renaming it
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_card({"kind": "sft", "step": 6, "big": "x" * 100_000}, "runcard", tmp_path)
+    assert read_card(path) == {"kind": "sft", "step": 3}
+    assert [p.name for p in tmp_path.iterdir()] == ["runcard.json"]  # no temporary file left behind

@@ -14,6 +14,7 @@ from pathlib import Path
 STEPS = 9  # 24 rows at batch 4: one and a half epochs, so a resume crosses an epoch boundary
 SAVE_STEPS = 3
 ROWS = 24
+THREADS = 2  # the same in every process, whatever the machine: bitwise comparisons need it
 
 
 def settings(seed: int = 0, steps: int = STEPS):
@@ -24,6 +25,7 @@ def settings(seed: int = 0, steps: int = STEPS):
 
 def train(out_dir: Path, seed: int = 0, resume: bool = False, steps: int = STEPS) -> dict:
     """Train (or resume) the run in out_dir; return its loss curve and save its final weights there."""
+    import torch
     from safetensors.torch import save_file
 
     from ftlab.instructions import load_instructions
@@ -34,7 +36,12 @@ def train(out_dir: Path, seed: int = 0, resume: bool = False, steps: int = STEPS
     seed_everything(seed)
     model, tok = load("tiny")
     rows = load_instructions("train", ("title",), limit_per_task=ROWS)
-    result = run_sft(model, tok, rows, settings(seed, steps), Path(out_dir), resume=resume)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)  # the float sums' order, hence the last bits, depend on the thread count
+    try:
+        result = run_sft(model, tok, rows, settings(seed, steps), Path(out_dir), resume=resume)
+    finally:
+        torch.set_num_threads(threads)
     weights = {k: v.detach().clone().contiguous() for k, v in result.model.state_dict().items()}
     save_file(weights, str(Path(out_dir) / "final.safetensors"))
     return {"losses": [[r["step"], r["loss"]] for r in result.history if "loss" in r],
