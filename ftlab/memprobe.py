@@ -92,7 +92,7 @@ def _load_4bit(config, setup: TrainSetup):
         quant = nf4_config(compute, setup.double_quant)
         model = AutoModelForCausalLM.from_pretrained(folder, quantization_config=quant, dtype=compute,
                                                      device_map={"": setup.device},
-                                                     attn_implementation=setup.attention)
+                                                     attn_implementation=setup.attention, use_safetensors=True)
     return prepare_model_for_kbit_training(model, use_gradient_checkpointing=setup.gradient_checkpointing,
                                            gradient_checkpointing_kwargs={"use_reentrant": False})
 

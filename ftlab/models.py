@@ -32,6 +32,8 @@ def load(name: str, dtype: torch.dtype = torch.float32, device: str | torch.devi
         model, tok = _load_smol(dtype)
     elif Path(name).is_dir():
         model, tok = _load_folder(Path(name), dtype)
+    elif _looks_like_a_path(name):
+        raise _no_such_folder(name)
     else:
         model, tok = _load_hub(name, dtype)
     return model.to(device), _ready(tok)
@@ -57,6 +59,8 @@ def load_4bit(name: str, compute_dtype: torch.dtype = torch.float32, device: str
     """(model, tokenizer) with the decoder's projections quantized to 4-bit NF4 by bitsandbytes, the way QLoRA
     loads a base (bitsandbytes >= 0.49 does this on CPU too)."""
     source = model_source(name)
+    if isinstance(source, Path):
+        _check_folder(source)
     offline = os.environ.get("HF_HUB_OFFLINE") == "1" or Path(str(source)).is_dir()
     model = AutoModelForCausalLM.from_pretrained(source, quantization_config=nf4_config(compute_dtype),
                                                  dtype=compute_dtype, device_map={"": str(device)},
@@ -74,14 +78,46 @@ def model_source(name: str) -> Path | str:
         if not (cached / "model.safetensors").exists():
             _load_smol(torch.float32)
         return cached
-    return Path(name) if Path(name).is_dir() else name
+    if Path(name).is_dir():
+        return Path(name)
+    if _looks_like_a_path(name):
+        raise _no_such_folder(name)
+    return name
+
+
+PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")  # formats that can run code when loaded
+
+
+def _looks_like_a_path(name: str) -> bool:
+    """A local path rather than a hub id ('org/name'): absolute, relative with ./ ../ ~, or deeper than one /."""
+    return name.startswith(("/", "./", "../", "~", "\\")) or name.count("/") > 1 or Path(name).exists()
+
+
+def _no_such_folder(name: str) -> ModelNotAvailable:
+    return ModelNotAvailable(f"{name}: no such folder. Expected a folder written by `save_pretrained` "
+                             "(config.json + model.safetensors), 'tiny', 'smol', or a hub id 'org/name'.")
+
+
+def _check_folder(folder: Path) -> None:
+    """A model folder ftlab will load: config.json and safetensors weights. Pickled weights are refused."""
+    how = ("The tiny base is committed with the repository; restore it with `git checkout -- models/` or "
+           "rebuild it with `python -m ftlab pretrain-base`." if folder.resolve() == TINY_DIR.resolve() else
+           "Expected a folder written by `model.save_pretrained(folder)` (safetensors is its default).")
+    if (folder / "model.safetensors").exists() or (folder / "model.safetensors.index.json").exists():
+        if not (folder / "config.json").exists():
+            raise ModelNotAvailable(f"{folder}/config.json is missing, so the architecture is unknown. {how}")
+        return
+    pickles = sorted(p.name for pattern in PICKLE_WEIGHTS for p in folder.glob(pattern))
+    if pickles:
+        raise ModelNotAvailable(f"{folder} has weights only as pickle ({', '.join(pickles)}), which can run code "
+                                "when loaded; ftlab loads safetensors only. Convert them once, in an environment "
+                                "you trust, with `AutoModelForCausalLM.from_pretrained(folder).save_pretrained("
+                                "folder)`, which writes model.safetensors.")
+    raise ModelNotAvailable(f"{folder}/model.safetensors is missing (no weights in the folder). {how}")
 
 
 def _load_folder(folder: Path, dtype: torch.dtype):
-    if not (folder / "model.safetensors").exists():
-        raise ModelNotAvailable(f"{folder}/model.safetensors is missing. The tiny base is committed with the "
-                                "repository; restore it with `git checkout -- models/` or rebuild it with "
-                                "`python -m ftlab pretrain-base`.")
+    _check_folder(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, use_safetensors=True, local_files_only=True)
     return model, AutoTokenizer.from_pretrained(folder, local_files_only=True)
 

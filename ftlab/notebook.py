@@ -2,10 +2,6 @@
 from __future__ import annotations
 
 import os
-import random
-
-import numpy as np
-import torch
 
 from .device import hardware_summary
 from .profiles import Profile, active
@@ -14,12 +10,18 @@ from .runcard import package_versions
 VERDICTS = ("held", "did not hold", "depends")
 
 
+def seed_everything(seed: int) -> None:
+    """One call seeds every generator a run draws from: Python's `random`, numpy, torch (CPU and every CUDA
+    device), through transformers' own `set_seed`, the function the Trainer calls with `args.seed`."""
+    from transformers import set_seed
+
+    set_seed(seed)
+
+
 def start(seed: int = 0) -> Profile:
     """Print which profile and hardware produce this notebook's outputs, seed everything, return the profile."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    seed_everything(seed)
     profile = active()
     v = package_versions()
     print(f"ftlab profile: {profile.name} — {profile.description}")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import ConfigError, whole_number
+
 METHODS = ("full", "lora", "dora", "qlora", "prefix", "prompt", "ia3", "adapters")
 VIRTUAL_TOKEN_METHODS = ("prefix", "prompt")  # they prepend learnt tokens: one row per sequence, no packing
 
@@ -21,10 +23,20 @@ class PeftOptions:
     virtual_tokens: int = 20  # prefix and prompt tuning
     adapter_size: int = 16  # bottleneck width of the Houlsby adapters
 
+    def __post_init__(self):
+        whole_number("PeftOptions", "lora_r", self.lora_r, 1, "the rank of LoRA's update matrices")
+        whole_number("PeftOptions", "virtual_tokens", self.virtual_tokens, 1, "prefix/prompt tokens learnt")
+        whole_number("PeftOptions", "adapter_size", self.adapter_size, 1, "the adapters' bottleneck width")
+        if (isinstance(self.lora_targets, str) or not self.lora_targets
+                or not all(isinstance(t, str) and t for t in self.lora_targets)):
+            raise ConfigError("PeftOptions.lora_targets must be a non-empty tuple of module names such as "
+                              f"('q_proj', 'v_proj'); got {self.lora_targets!r}")
+
 
 def check_method(method: str) -> str:
+    """`method` if ftlab can build it, else a ConfigError listing the methods it can."""
     if method not in METHODS:
-        raise ValueError(f"unknown PEFT method {method!r}; expected one of {', '.join(METHODS)}")
+        raise ConfigError(f"unknown PEFT method {method!r}; expected one of {', '.join(METHODS)}")
     return method
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from .errors import ConfigError
 from .forgetting import ForgettingSettings
 from .instructions import GROUNDED_TASKS, KNOWLEDGE_TASKS
 from .memory import LINEARS, TrainSetup
@@ -120,6 +121,12 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+class UnknownProfile(ConfigError, KeyError):
+    """A profile name that is not in PROFILES (a KeyError too, for callers that look names up)."""
+
+    __str__ = ConfigError.__str__  # KeyError would print the message in quotes
+
+
 def default_profile_name() -> str:
     """FTLAB_PROFILE if set, else `gpu` on a CUDA machine and `tiny` on CPU."""
     name = os.environ.get("FTLAB_PROFILE")
@@ -132,5 +139,6 @@ def active(name: str | None = None) -> Profile:
     """The profile in force; an unknown name is an error that lists the known ones."""
     name = name or default_profile_name()
     if name not in PROFILES:
-        raise KeyError(f"unknown profile {name!r} (FTLAB_PROFILE); choose one of {sorted(PROFILES)}")
+        raise UnknownProfile(f"unknown profile {name!r} (the FTLAB_PROFILE environment variable or "
+                             f"active(name)); choose one of {', '.join(sorted(PROFILES))}")
     return PROFILES[name]

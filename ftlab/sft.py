@@ -15,10 +15,13 @@ import torch
 import datasets
 from datasets import Dataset
 from transformers import Trainer
+from transformers.trainer_utils import SchedulerType
 from trl import SFTConfig, SFTTrainer
 
+from .checkpoints import CompleteCheckpointMarker, prepare_resume
 from .data import validate_rows
 from .device import pick_device
+from .errors import ConfigError, number_in, one_of, positive_number, whole_number
 from .runcard import make_card, reset_peak_memory, write_card
 from .throughput import run_mfu
 from .tokenizer import IM_END
@@ -49,7 +52,29 @@ class SFTSettings:
     seed: int = 0
     eval_steps: int = 50
     logging_steps: int = 10
+    save_steps: int = 0  # > 0: a resumable checkpoint every this many steps (run_sft(..., resume=True))
     progress: bool = True
+
+    def __post_init__(self):
+        """Refuse settings no run could use, here, before any model loads (dataclasses.replace checks again)."""
+        own = "SFTSettings"
+        positive_number(own, "learning_rate", self.learning_rate, "the optimizer's step size")
+        if self.max_steps != -1:
+            whole_number(own, "max_steps", self.max_steps, 1, "optimizer steps; or -1 to train for `epochs`")
+        else:
+            positive_number(own, "epochs", self.epochs, "passes over the training rows, used when max_steps is -1")
+        whole_number(own, "batch_size", self.batch_size, 1, "rows per step")
+        whole_number(own, "grad_accum", self.grad_accum, 1, "steps whose gradients are added before one update")
+        number_in(own, "warmup_ratio", self.warmup_ratio, 0.0, 1.0, "the share of steps spent warming up")
+        one_of(own, "scheduler", self.scheduler, [t.value for t in SchedulerType], "a transformers LR schedule")
+        whole_number(own, "max_length", self.max_length, 2, "tokens per templated conversation")
+        number_in(own, "weight_decay", self.weight_decay, 0.0, 1.0, "AdamW's decoupled weight decay")
+        whole_number(own, "seed", self.seed, 0, "numpy accepts seeds 0 to 2**32 - 1")
+        if self.seed >= 2 ** 32:
+            raise ConfigError(f"{own}.seed must be below 2**32 (numpy's limit); got {self.seed}")
+        whole_number(own, "eval_steps", self.eval_steps, 1, "steps between evaluations")
+        whole_number(own, "logging_steps", self.logging_steps, 1, "steps between logged losses")
+        whole_number(own, "save_steps", self.save_steps, 0, "steps between checkpoints; 0 for none")
 
     @property
     def effective_batch(self) -> int:
@@ -80,7 +105,8 @@ def sft_config(s: SFTSettings, out_dir: Path, has_eval: bool, device: torch.devi
         eos_token=IM_END if s.assistant_only_loss else None, bf16=s.bf16,
         activation_checkpointing=s.activation_checkpointing, use_cpu=device.type == "cpu",
         seed=s.seed, data_seed=s.seed, logging_steps=s.logging_steps, eval_strategy="steps" if has_eval else "no",
-        eval_steps=s.eval_steps, save_strategy="no", report_to="none", disable_tqdm=not s.progress,
+        eval_steps=s.eval_steps, save_strategy="steps" if s.save_steps else "no", save_steps=s.save_steps or None,
+        report_to="none", disable_tqdm=not s.progress,
         dataloader_num_workers=0,
     )
 
@@ -137,8 +163,12 @@ class FtlabSFTTrainer(SFTTrainer):
 
 def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out_dir: Path,
             val_rows: list[dict] | None = None, profile: str | None = None, name: str = "sft",
-            callbacks: list | None = None) -> SFTResult:
-    """Fine-tune `model` in place on validated chat rows; returns the model, the log history and a run card."""
+            callbacks: list | None = None, resume: bool = False) -> SFTResult:
+    """Fine-tune `model` in place on validated chat rows; returns the model, the log history and a run card.
+
+    With `settings.save_steps`, checkpoints go to out_dir/checkpoint-<step>; `resume=True` (same model as
+    the first time, same out_dir) continues from the last complete one, or starts afresh if there is none.
+    """
     out_dir = Path(out_dir)
     train_rows = validate_rows(train_rows, f"{name}: train rows", tokenizer, settings.max_length)
     if val_rows:
@@ -153,14 +183,15 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
         raise ValueError(f"{name}: padding-free batches pack several rows into one sequence, but prefix and prompt "
                          "tuning prepend their virtual tokens once per sequence; use SFTSettings(padding_free=False)")
     predicted = check_memory(model, settings, device)
+    checkpoint = prepare_resume(out_dir) if resume else None
     reset_peak_memory(device)
     datasets.disable_progress_bars()  # TRL's four tokenizing passes would each draw a bar; the trainer's is enough
     trainer = FtlabSFTTrainer(model=model, args=sft_config(settings, out_dir, bool(val_rows), device),
                               model_loss=not settings.fused_lm_head, train_dataset=to_dataset(train_rows),
-                              eval_dataset=to_dataset(val_rows) if val_rows else None,
-                              processing_class=tokenizer, callbacks=callbacks)  # e.g. ftlab.forgetting.ForgettingCurve
+                              eval_dataset=to_dataset(val_rows) if val_rows else None, processing_class=tokenizer,
+                              callbacks=[*(callbacks or []), CompleteCheckpointMarker()])  # e.g. ForgettingCurve
     start = time.perf_counter()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     wall = time.perf_counter() - start
     history = trainer.state.log_history
     tokens = int(max((row.get("num_tokens", 0) for row in history), default=0))  # TRL counts what it trained on
@@ -171,6 +202,7 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
                                                             "val_rows": len(val_rows or []),
                                                             "mfu": run_mfu(plain, tokens / wall, settings.bf16,
                                                                            device),
+                                                            "resumed_from": str(checkpoint) if checkpoint else None,
                                                             "settings": asdict(settings), "history": history,
                                                             "predicted_peak_bytes": predicted.total})
     return SFTResult(plain, history, card, write_card(card, "runcard", out_dir))

@@ -67,3 +67,42 @@ def test_committed_instruction_splits_are_valid_and_uncontaminated():
     assert {r["task"] for r in test} >= {"title", "quote", "last_word", "count_words", "define", "capital"}
     assert not {r["source_id"] for r in train} & {r["source_id"] for r in test}
     assert contaminated(train, test) == []
+
+
+def test_non_utf8_bytes_are_reported_with_line_and_column(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    good = json.dumps(GOOD).encode()
+    path.write_bytes(good + b"\n" + '{"messages": [{"role": "user", "content": "caf\u00e9"}]}\n'.encode("latin-1"))
+    with pytest.raises(DatasetError, match=r"latin1.jsonl: line 2: not valid UTF-8 \(byte 0xe9 at column 47\); "
+                                           r"expected UTF-8 text"):
+        load_chat_jsonl(path)
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + (json.dumps(GOOD) + "\n").encode())
+    assert load_chat_jsonl(path) == [GOOD]
+
+
+def test_an_empty_file_is_an_empty_dataset(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n\n")
+    with pytest.raises(DatasetError, match=r"empty.jsonl: no rows; expected at least one conversation"):
+        load_chat_jsonl(path)
+
+
+def test_a_truncated_gzip_file_is_named(tmp_path):
+    import gzip
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(gzip.compress((json.dumps(GOOD) + "\n").encode() * 50)[:40])
+    with pytest.raises(DatasetError, match=r"cut.jsonl.gz: cannot be read as gzipped JSONL \(EOFError"):
+        load_chat_jsonl(path)
+
+
+def test_a_missing_file_says_how_to_get_it(tmp_path):
+    from ftlab.data import DatasetFileMissing
+    from ftlab.paths import DATA_DIR
+    with pytest.raises(DatasetFileMissing, match=r"nope.jsonl: no such file; expected a chat JSONL"):
+        load_chat_jsonl(tmp_path / "nope.jsonl")
+    with pytest.raises(FileNotFoundError, match=r"git checkout -- data/.*python -m ftlab data build"):
+        load_chat_jsonl(DATA_DIR / "instructions" / "no-such-split.jsonl.gz")
