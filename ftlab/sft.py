@@ -17,7 +17,7 @@ from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
 from .data import validate_rows
-from .device import pick_device
+from .device import fsdp_shards, pick_device
 from .runcard import make_card, reset_peak_memory, write_card
 from .tokenizer import IM_END
 
@@ -87,14 +87,16 @@ def check_memory(model, settings: SFTSettings, device: torch.device):
     from .memory import ModelShape, preflight, setup_of
 
     setup = setup_of(model, settings.batch_size, settings.max_length, settings.bf16,
-                     settings.activation_checkpointing, device.type)
+                     settings.activation_checkpointing, device.type, shards=fsdp_shards())
     return preflight(ModelShape.from_dict(model.config.to_dict()), setup, allow=settings.allow_oom_risk)
 
 
 def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out_dir: Path,
             val_rows: list[dict] | None = None, profile: str | None = None, name: str = "sft",
-            callbacks: list | None = None) -> SFTResult:
-    """Fine-tune `model` in place on validated chat rows; returns the model, the log history and a run card."""
+            callbacks: list | None = None, save_to: Path | None = None) -> SFTResult:
+    """Fine-tune `model` in place on validated chat rows; returns the model, the log history and a run card.
+    Runs unchanged under `accelerate launch` (DDP, FSDP): then every process calls it, the main one writes the
+    card, and `save_to` gets the trained model or adapter gathered from all of them (ftlab.scale)."""
     out_dir = Path(out_dir)
     train_rows = validate_rows(train_rows, f"{name}: train rows", tokenizer, settings.max_length)
     if val_rows:
@@ -118,6 +120,8 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
     start = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - start
+    if save_to is not None:  # Trainer gathers FSDP shards and writes from the main process only
+        trainer.save_model(str(save_to))
     history = trainer.state.log_history
     tokens = int(max((row.get("num_tokens", 0) for row in history), default=0))  # TRL counts what it trained on
     metrics = {k: v for k, v in history[-1].items() if isinstance(v, (int, float))} if history else {}
@@ -126,7 +130,10 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
                                                             "val_rows": len(val_rows or []),
                                                             "settings": asdict(settings), "history": history,
                                                             "predicted_peak_bytes": predicted.total})
-    return SFTResult(_plain(trainer), history, card, write_card(card, "runcard", out_dir))
+    card_path = out_dir / "runcard.json"
+    if trainer.is_world_process_zero():  # one card per run, however many processes trained it
+        card_path = write_card(card, "runcard", out_dir)
+    return SFTResult(_plain(trainer), history, card, card_path)
 
 
 def _plain(trainer):
