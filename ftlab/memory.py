@@ -310,14 +310,15 @@ def _quant_constants(n: int, double_quant: bool) -> int:
 
 def _weights(shape: ModelShape, setup: TrainSetup) -> tuple[int, int]:
     """(weight bytes, 4-bit quantization constant bytes). QLoRA keeps decoder projections in NF4 (half a byte
-    per weight) and everything else, upcast by peft's prepare step, in fp32."""
+    per weight) and everything else, upcast by peft's prepare step, in fp32; under FSDP (shards > 1) the rest
+    stays in bf16, the quant storage dtype (ftlab.peft_methods.build(fsdp=True) skips that step)."""
     w, _, _ = _bytes(setup)
     added = sum(trainable_tensors(shape, setup)) if setup.method != "full" else 0
     if setup.method != "qlora":
         return w * shape.params() + 4 * added, 0
     sizes = shape.linear_sizes() * shape.layers
     quantized = sum(sizes) // 2
-    unquantized = 4 * (shape.embedding_params() + shape.norm_params() + added)
+    unquantized = (2 if setup.shards > 1 else 4) * (shape.embedding_params() + shape.norm_params()) + 4 * added
     return quantized + unquantized, sum(_quant_constants(n, setup.double_quant) for n in sizes)
 
 
@@ -401,8 +402,8 @@ def _sharded(phases: dict[str, dict[str, int]], shape: ModelShape, setup: TrainS
 
 def _gathered(shape: ModelShape, setup: TrainSetup) -> int:
     """Bytes of the root unit and two decoder layers gathered in the dtype FSDP computes in (bf16 under mixed
-    precision; QLoRA's projections stay 4-bit)."""
-    cb = 4 if setup.method == "qlora" or setup.precision == "fp32" else 2
+    precision and for FSDP-QLoRA, whose projections stay 4-bit)."""
+    cb = 4 if setup.precision == "fp32" and setup.method != "qlora" else 2
     layer_linear = shape.layer_linear_params() // 2 if setup.method == "qlora" else cb * shape.layer_linear_params()
     layer = layer_linear + cb * 2 * shape.hidden
     return cb * (shape.embedding_params() + shape.hidden) + 2 * layer

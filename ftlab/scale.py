@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--global-batch", type=int, default=None, help="rows per optimizer step over all processes "
                    "(default: the profile's batch size)")
     p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--max-length", type=int, default=None, help="longest row in tokens (default: the profile's)")
+    p.add_argument("--activation-checkpointing", action="store_true", help="recompute activations in backward")
     p.add_argument("--precision", choices=("fp32", "bf16"), default=None,
                    help="fp32, or bf16 autocast (default: the profile's)")
     p.add_argument("--learning-rate", type=float, default=None, help="default: the profile's rate for the method")
@@ -109,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     precision = args.precision or ("bf16" if profile.sft.bf16 else "fp32")
     settings = replace(profile.sft, learning_rate=lr, max_steps=args.steps, batch_size=batch,
                        grad_accum=args.grad_accum, bf16=precision == "bf16", logging_steps=1, seed=args.seed,
-                       progress=state.is_main_process)
+                       max_length=args.max_length or profile.sft.max_length, progress=state.is_main_process,
+                       activation_checkpointing=args.activation_checkpointing or profile.sft.activation_checkpointing)
     out = Path(args.out)
     result = run_sft(model, tokenizer, training_rows(profile, args.steps * global_batch), settings, out / "run",
                      profile=profile.name, name="scale", save_to=out / "model")
