@@ -24,8 +24,9 @@ class ModelNotAvailable(RuntimeError):
     """The model is not on this machine; the message says how to get it."""
 
 
-def load(name: str, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
-    """(model, tokenizer) for "tiny", "smol", a local folder, or a hub id (cached or online)."""
+def load(name: str, dtype: torch.dtype = torch.float32, device: str | torch.device | None = "cpu"):
+    """(model, tokenizer) for "tiny", "smol", a local folder, or a hub id (cached or online). `device=None`
+    leaves the weights where loading put them (under FSDP's low-RAM loading, on the meta device outside rank 0)."""
     if name == "tiny":
         model, tok = _load_folder(TINY_DIR, dtype)
     elif name == "smol":
@@ -34,7 +35,7 @@ def load(name: str, dtype: torch.dtype = torch.float32, device: str | torch.devi
         model, tok = _load_folder(Path(name), dtype)
     else:
         model, tok = _load_hub(name, dtype)
-    return model.to(device), _ready(tok)
+    return (model if device is None else model.to(device)), _ready(tok)
 
 
 def _ready(tok):

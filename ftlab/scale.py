@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Train once (in this process and, under accelerate launch, its peers) and write the result files."""
     from accelerate import PartialState
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DistributedType
 
     from .peft_methods import build
     from .profiles import active
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     global_batch = args.global_batch or profile.sft.batch_size
     batch = per_device_batch(global_batch, state.num_processes, args.grad_accum)
     sharded = fsdp_enabled()
-    place = None if sharded and args.method == "qlora" else "cpu" if sharded else str(state.device)
+    place = None if sharded else str(state.device)  # FSDP places (and shards) the weights itself
     torch.manual_seed(args.seed)  # the same adapter initialisation in every process
     model, tokenizer = build(model_name, args.method, profile.peft, device=place, fsdp=sharded)
     lr = args.learning_rate or profile.peft_learning_rates.get(args.method, profile.sft.learning_rate)
@@ -117,10 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     result = run_sft(model, tokenizer, training_rows(profile, args.steps * global_batch), settings, out / "run",
                      profile=profile.name, name="scale", save_to=out / "model")
     probe = probe_logits(result.model, tokenizer, probe_rows(profile))
+    used = AcceleratorState().distributed_type  # what the Trainer ran: on CPUs accelerate turns FSDP into DDP
     if state.is_main_process:
         torch.save(probe, out / PROBE_FILE)
-        summary = {"processes": state.num_processes, "distributed_type": str(state.distributed_type),
-                   "backend": state.backend, "fsdp": sharded, "profile": profile.name, "model": model_name,
+        summary = {"processes": state.num_processes, "distributed_type": str(used), "backend": state.backend,
+                   "fsdp": used == DistributedType.FSDP, "profile": profile.name, "model": model_name,
                    "method": args.method, "precision": precision, "steps": args.steps,
                    "global_batch": global_batch, "per_device_batch": batch, "grad_accum": args.grad_accum,
                    "learning_rate": lr, "seed": args.seed,
