@@ -79,12 +79,18 @@ def plan(method: str, hardware: Hardware, memory_model: str, setup: TrainSetup, 
                           f"copy and trains on 1/{n} of the global batch", whole)
     config = "multi_gpu_fsdp_qlora.yaml" if method == "qlora" else "multi_gpu_fsdp.yaml"
     sharded = estimate(memory_model, replace(setup, method=method, shards=n))
-    verdict = ("fits" if sharded.total <= budget else "still does NOT fit: add GPUs, gradient checkpointing, a "
-               "smaller per-GPU batch, or QLoRA")
+    verdict = "fits" if sharded.total <= budget else "still does NOT fit: " + ", ".join(_remedies(method, setup))
     return LaunchPlan(config, n, command(config, n, scale_args),
                       f"{n} GPUs, FSDP: one GPU would need {gib(whole.total)} (> {gib(budget)} usable); sharding "
                       f"weights, gradients and optimizer states {n} ways needs {gib(sharded.total)} per GPU, "
                       f"which {verdict}", sharded)
+
+
+def _remedies(method: str, setup: TrainSetup) -> list[str]:
+    """What lowers the per-GPU peak further, leaving out what the setup already does."""
+    return (["add GPUs"] + (["gradient checkpointing"] if not setup.gradient_checkpointing else [])
+            + (["a smaller per-GPU batch"] if setup.batch_size > 1 else [])
+            + (["QLoRA"] if method != "qlora" else []))
 
 
 def fsdp_table(memory_model: str, setup: TrainSetup, gpus: tuple[int, ...] = FSDP_TABLE_GPUS) -> list[str]:
