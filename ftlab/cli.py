@@ -58,6 +58,42 @@ def cmd_course(args) -> int:
     return run_course(Path(args.out), only=args.only, store=args.store, timeout=args.cell_timeout)
 
 
+def cmd_launch_command(args) -> int:
+    """Print the `accelerate launch` command for this machine (or the one given), why, and the FSDP table."""
+    from .launch import Hardware, detect, fsdp_table, plan
+    from .memory import TrainSetup
+    from .profiles import active
+    from .scale import per_device_batch
+
+    profile = active(args.profile)
+    hardware = Hardware(args.gpus, int(args.gpu_memory_gib * 2**30)) if args.gpus is not None else detect()
+    global_batch = args.global_batch or profile.sft.batch_size
+    processes = max(hardware.gpus, 1) if hardware.gpus else 2
+    bf16 = profile.sft.bf16 if args.precision is None else args.precision == "bf16"
+    setup = TrainSetup(method=args.method, precision="mixed" if bf16 else "fp32",
+                       batch_size=per_device_batch(global_batch, processes), device="cuda",
+                       seq_len=args.max_length or profile.sft.max_length,
+                       gradient_checkpointing=args.activation_checkpointing)
+    scale_args = ["--profile", profile.name, "--method", args.method, "--steps", str(args.steps),
+                  "--global-batch", str(global_batch), "--out", args.out]
+    scale_args += ["--model", args.model] if args.model else []
+    scale_args += ["--max-length", str(args.max_length)] if args.max_length else []
+    scale_args += ["--activation-checkpointing"] if args.activation_checkpointing else []
+    scale_args += ["--precision", args.precision] if args.precision else []
+    memory_model = args.memory_model or profile.memory_model
+    chosen = plan(args.method, hardware, memory_model, setup, scale_args)
+    print(f"hardware: {hardware}")
+    print(f"why: {chosen.why}")
+    print(chosen.command)
+    if hardware.gpus:
+        print(f"per-GPU estimate of {memory_model} ({args.method}, {setup.precision}, {setup.batch_size} x "
+              f"{setup.seq_len} tokens per GPU, checkpointing {'on' if setup.gradient_checkpointing else 'off'}) "
+              "under FSDP full sharding (ftlab.memory):")
+        for line in fsdp_table(memory_model, setup):
+            print("  " + line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ftlab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +119,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", action="store_true", help="also write a clean run's outputs into notebooks/")
     p.add_argument("--cell-timeout", type=int, default=None, help="seconds one cell may run (default: no limit)")
     p.set_defaults(func=cmd_course)
+
+    p = sub.add_parser("launch-command", help="print the accelerate launch command for this machine's GPUs")
+    p.add_argument("--method", choices=["full", "lora", "qlora"], default="lora")
+    p.add_argument("--profile", default=None)
+    p.add_argument("--model", default=None, help="base model to train instead of the profile's")
+    p.add_argument("--memory-model", default=None, help="config the memory estimate uses (ftlab.memory."
+                   "config_names(), e.g. llama-3.1-8b; default: the profile's memory_model)")
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--global-batch", type=int, default=None)
+    p.add_argument("--max-length", type=int, default=None)
+    p.add_argument("--activation-checkpointing", action="store_true")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default=None)
+    p.add_argument("--out", default=str(runs_dir() / "scale"))
+    p.add_argument("--gpus", type=int, default=None, help="plan for this many GPUs instead of the detected ones")
+    p.add_argument("--gpu-memory-gib", type=float, default=80.0, help="memory of one GPU, with --gpus")
+    p.set_defaults(func=cmd_launch_command)
     return parser
 
 

@@ -35,3 +35,19 @@ def hardware_summary() -> str:
         props = torch.cuda.get_device_properties(0)
         return f"CUDA {props.name}, {props.total_memory / 2**30:.0f} GiB"
     return f"CPU, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+
+
+def world_size() -> int:
+    """Processes in this run: WORLD_SIZE as `accelerate launch` (torchrun) sets it, 1 for a plain run."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def fsdp_enabled() -> bool:
+    """True inside `accelerate launch` with an FSDP config (accelerate passes it to each process this way)."""
+    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true", "yes")
+
+
+def fsdp_shards() -> int:
+    """How many processes share the weights, gradients and optimizer states: the world size under FSDP, else 1
+    (DDP keeps a full copy in every process)."""
+    return world_size() if fsdp_enabled() else 1

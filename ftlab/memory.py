@@ -37,6 +37,7 @@ class TrainSetup:
     attention: str = "sdpa"
     double_quant: bool = True  # QLoRA's second quantization of the 4-bit block constants
     device: str = "cpu"
+    shards: int = 1  # FSDP (ZeRO-3): GPUs that split weights, gradients and optimizer states; the estimate is per GPU
 
     def __post_init__(self):
         check_method(self.method)
@@ -47,7 +48,7 @@ class TrainSetup:
                 raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(allowed)}")
         if self.method == "prefix" and self.gradient_checkpointing:
             raise ValueError("prefix tuning does not work with gradient checkpointing (peft refuses it)")
-        for name in ("batch_size", "seq_len"):
+        for name in ("batch_size", "seq_len", "shards"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
 
@@ -289,7 +290,7 @@ def _per_step_saved(shape: ModelShape, setup: TrainSetup) -> int:
     copies of every weight a gradient passes through."""
     rope = 2 * _positions(setup) * shape.head_dim * (2 if setup.precision == "bf16" else 4)
     casts = 0
-    if setup.precision == "mixed" and setup.method != "qlora":
+    if setup.precision == "mixed" and setup.method != "qlora" and setup.shards == 1:  # FSDP: in gathered_params
         first_qkv = sum(a * b for a, b in map(shape.linear_shape, ("q_proj", "k_proj", "v_proj")))
         frozen_first = setup.method not in ("full", "prompt")
         casts = 2 * (shape.layers * shape.layer_linear_params() - (first_qkv if frozen_first else 0)
@@ -309,14 +310,15 @@ def _quant_constants(n: int, double_quant: bool) -> int:
 
 def _weights(shape: ModelShape, setup: TrainSetup) -> tuple[int, int]:
     """(weight bytes, 4-bit quantization constant bytes). QLoRA keeps decoder projections in NF4 (half a byte
-    per weight) and everything else, upcast by peft's prepare step, in fp32."""
+    per weight) and everything else, upcast by peft's prepare step, in fp32; under FSDP (shards > 1) the rest
+    stays in bf16, the quant storage dtype (ftlab.peft_methods.build(fsdp=True) skips that step)."""
     w, _, _ = _bytes(setup)
     added = sum(trainable_tensors(shape, setup)) if setup.method != "full" else 0
     if setup.method != "qlora":
         return w * shape.params() + 4 * added, 0
     sizes = shape.linear_sizes() * shape.layers
     quantized = sum(sizes) // 2
-    unquantized = 4 * (shape.embedding_params() + shape.norm_params() + added)
+    unquantized = (2 if setup.shards > 1 else 4) * (shape.embedding_params() + shape.norm_params()) + 4 * added
     return quantized + unquantized, sum(_quant_constants(n, setup.double_quant) for n in sizes)
 
 
@@ -378,7 +380,33 @@ def _phases(shape: ModelShape, setup: TrainSetup) -> dict[str, dict[str, int]]:
     if setup.method == "full" and shape.tied:
         # The embedding's own gradient, and the new sum autograd makes when adding it to the LM head's.
         phases["end of backward"] = {**resident, "gradients": grads + 2 * _param_bytes(setup) * V * h}
-    return phases
+    return _sharded(phases, shape, setup) if setup.shards > 1 else phases
+
+
+SHARDED = ("weights", "quant_constants", "optimizer_states", "gradients", "optimizer_temporaries")
+
+
+def _sharded(phases: dict[str, dict[str, int]], shape: ModelShape, setup: TrainSetup) -> dict[str, dict[str, int]]:
+    """Per-GPU view under FSDP full sharding: each GPU keeps 1/shards of the weights, gradients and optimizer
+    states (activations are per GPU already: each sees its own batch), plus the parameters gathered in full
+    while they compute: the root unit (embeddings, LM head, final norm: FSDP keeps them gathered from forward
+    to backward) and two decoder layers (the one running and the one prefetched)."""
+    n = setup.shards
+    out = {}
+    for name, terms in phases.items():
+        out[name] = {k: -(-v // n) if k in SHARDED else v for k, v in terms.items()}
+        if name != "optimizer step":
+            out[name]["gathered_params"] = _gathered(shape, setup)
+    return out
+
+
+def _gathered(shape: ModelShape, setup: TrainSetup) -> int:
+    """Bytes of the root unit and two decoder layers gathered in the dtype FSDP computes in (bf16 under mixed
+    precision and for FSDP-QLoRA, whose projections stay 4-bit)."""
+    cb = 4 if setup.precision == "fp32" and setup.method != "qlora" else 2
+    layer_linear = shape.layer_linear_params() // 2 if setup.method == "qlora" else cb * shape.layer_linear_params()
+    layer = layer_linear + cb * 2 * shape.hidden
+    return cb * (shape.embedding_params() + shape.hidden) + 2 * layer
 
 
 def estimate(model: str | ModelShape, setup: TrainSetup) -> Estimate:
@@ -389,7 +417,7 @@ def estimate(model: str | ModelShape, setup: TrainSetup) -> Estimate:
     phases = _phases(shape, setup)
     phase = max(phases, key=lambda name: sum(phases[name].values()))
     keys = ("weights", "quant_constants", "optimizer_states", "gradients", "activations", "logits_buffers",
-            "optimizer_temporaries")
+            "optimizer_temporaries") + (("gathered_params",) if setup.shards > 1 else ())
     trainable = sum(trainable_tensors(shape, setup))
     return Estimate(breakdown={k: int(phases[phase].get(k, 0)) for k in keys}, peak_phase=phase,
                     trainable_params=trainable,
@@ -486,7 +514,7 @@ def gib(n: float) -> str:
 
 
 def setup_of(model, batch_size: int, seq_len: int, bf16: bool, gradient_checkpointing: bool,
-             device: str) -> TrainSetup:
+             device: str, shards: int = 1) -> TrainSetup:
     """The TrainSetup of a live (possibly peft-wrapped) model about to be trained by ftlab/TRL."""
     # Bottleneck adapters are not modelled: they are checked as full fine-tuning, an upper bound.
     method, options = "full", PeftOptions()
@@ -504,7 +532,7 @@ def setup_of(model, batch_size: int, seq_len: int, bf16: bool, gradient_checkpoi
             options = PeftOptions(virtual_tokens=config.num_virtual_tokens)
     return TrainSetup(method=method, precision="mixed" if bf16 else "fp32", batch_size=batch_size,
                       seq_len=seq_len, gradient_checkpointing=gradient_checkpointing and method != "prefix",
-                      peft=options, device=device)
+                      peft=options, device=device, shards=shards)
 
 
 def accelerate_estimate(model: str, mixed_precision: str = "float32") -> int:

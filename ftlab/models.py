@@ -24,8 +24,9 @@ class ModelNotAvailable(RuntimeError):
     """The model is not on this machine; the message says how to get it."""
 
 
-def load(name: str, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
-    """(model, tokenizer) for "tiny", "smol", a local folder, or a hub id (cached or online)."""
+def load(name: str, dtype: torch.dtype = torch.float32, device: str | torch.device | None = "cpu"):
+    """(model, tokenizer) for "tiny", "smol", a local folder, or a hub id (cached or online). `device=None`
+    leaves the weights where loading put them (under FSDP's low-RAM loading, on the meta device outside rank 0)."""
     if name == "tiny":
         model, tok = _load_folder(TINY_DIR, dtype)
     elif name == "smol":
@@ -36,7 +37,7 @@ def load(name: str, dtype: torch.dtype = torch.float32, device: str | torch.devi
         raise _no_such_folder(name)
     else:
         model, tok = _load_hub(name, dtype)
-    return model.to(device), _ready(tok)
+    return (model if device is None else model.to(device)), _ready(tok)
 
 
 def _ready(tok):
@@ -47,24 +48,32 @@ def _ready(tok):
     return tok
 
 
-def nf4_config(compute_dtype: torch.dtype = torch.float32, double_quant: bool = True):
-    """bitsandbytes' QLoRA quantization: 4-bit NF4 weights, computed in `compute_dtype`."""
+def nf4_config(compute_dtype: torch.dtype = torch.float32, double_quant: bool = True,
+               quant_storage: torch.dtype = torch.uint8):
+    """bitsandbytes' QLoRA quantization: 4-bit NF4 weights, computed in `compute_dtype`. FSDP shards only
+    floating-point tensors, so FSDP + QLoRA packs the 4-bit values into `quant_storage=torch.bfloat16` (the
+    dtype of the model's other weights)."""
     from transformers import BitsAndBytesConfig
 
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype,
-                              bnb_4bit_use_double_quant=double_quant)
+                              bnb_4bit_use_double_quant=double_quant, bnb_4bit_quant_storage=quant_storage)
 
 
-def load_4bit(name: str, compute_dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
+def load_4bit(name: str, compute_dtype: torch.dtype = torch.float32, device: str | torch.device | None = "cpu",
+              quant_storage: torch.dtype = torch.uint8):
     """(model, tokenizer) with the decoder's projections quantized to 4-bit NF4 by bitsandbytes, the way QLoRA
-    loads a base (bitsandbytes >= 0.49 does this on CPU too)."""
+    loads a base (bitsandbytes >= 0.49 does this on CPU too). `device=None` places nothing (FSDP does); a
+    floating-point `quant_storage` also becomes the dtype of the unquantized weights, as FSDP needs one dtype."""
     source = model_source(name)
     if isinstance(source, Path):
         _check_folder(source)
     offline = os.environ.get("HF_HUB_OFFLINE") == "1" or Path(str(source)).is_dir()
-    model = AutoModelForCausalLM.from_pretrained(source, quantization_config=nf4_config(compute_dtype),
-                                                 dtype=compute_dtype, device_map={"": str(device)},
-                                                 use_safetensors=True, local_files_only=offline)
+    placement = {} if device is None else {"device_map": {"": str(device)}}
+    dtype = quant_storage if quant_storage.is_floating_point else compute_dtype
+    model = AutoModelForCausalLM.from_pretrained(source, quantization_config=nf4_config(compute_dtype,
+                                                                                         quant_storage=quant_storage),
+                                                 dtype=dtype, use_safetensors=True, local_files_only=offline,
+                                                 **placement)
     return model, _ready(AutoTokenizer.from_pretrained(source, local_files_only=offline))
 
 

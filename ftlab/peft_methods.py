@@ -70,13 +70,20 @@ def wrap(model, method: str, options: PeftOptions = PeftOptions()):
     return model if config is None else get_peft_model(model, config)
 
 
-def build(model_name: str, method: str, options: PeftOptions = PeftOptions(), device: str = "cpu"):
+def build(model_name: str, method: str, options: PeftOptions = PeftOptions(), device: str = "cpu",
+          fsdp: bool = False):
     """(model, tokenizer) ready to train with `method`: the base loaded (in 4-bit for QLoRA, with peft's
-    k-bit preparation), then wrapped; full fine-tuning returns the plain model."""
+    k-bit preparation), then wrapped; full fine-tuning returns the plain model. `fsdp=True` (QLoRA on several
+    GPUs) loads 4-bit weights packed in bf16 and unplaced, and skips the k-bit preparation, which would upcast
+    some weights to fp32 where FSDP needs one dtype (TRL skips it for sharded QLoRA too)."""
+    import torch
+
     from .models import load, load_4bit
 
     check_method(method)
-    if method == "qlora":
+    if method == "qlora" and fsdp:
+        model, tok = load_4bit(model_name, compute_dtype=torch.bfloat16, device=None, quant_storage=torch.bfloat16)
+    elif method == "qlora":
         from peft import prepare_model_for_kbit_training
 
         model, tok = load_4bit(model_name, device=device)

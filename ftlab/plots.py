@@ -82,7 +82,7 @@ def grouped_bars(groups: dict[str, dict[str, tuple[float, float]]], ylabel: str 
 
 MEMORY_COLOURS = {"weights": "#4c72b0", "quant_constants": "#8172b2", "optimizer_states": "#dd8452",
                   "gradients": "#c44e52", "activations": "#55a868", "logits_buffers": "#937860",
-                  "optimizer_temporaries": "#da8bc3"}
+                  "optimizer_temporaries": "#da8bc3", "gathered_params": "#8c8c8c"}  # the last: FSDP only
 
 
 def memory_bars(breakdowns: dict[str, dict[str, int]], title: str = "Predicted peak memory of one training step",

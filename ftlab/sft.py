@@ -20,7 +20,7 @@ from trl import SFTConfig, SFTTrainer
 
 from .checkpoints import CompleteCheckpointMarker, prepare_resume
 from .data import validate_rows
-from .device import pick_device
+from .device import fsdp_shards, pick_device
 from .errors import ConfigError, number_in, one_of, positive_number, whole_number
 from .runcard import make_card, reset_peak_memory, write_card
 from .throughput import run_mfu
@@ -117,7 +117,7 @@ def check_memory(model, settings: SFTSettings, device: torch.device):
     from .memory import ModelShape, preflight, setup_of
 
     setup = setup_of(model, settings.batch_size, settings.max_length, settings.bf16,
-                     settings.activation_checkpointing, device.type)
+                     settings.activation_checkpointing, device.type, shards=fsdp_shards())
     return preflight(ModelShape.from_dict(model.config.to_dict()), setup, allow=settings.allow_oom_risk)
 
 
@@ -163,11 +163,13 @@ class FtlabSFTTrainer(SFTTrainer):
 
 def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out_dir: Path,
             val_rows: list[dict] | None = None, profile: str | None = None, name: str = "sft",
-            callbacks: list | None = None, resume: bool = False) -> SFTResult:
+            callbacks: list | None = None, resume: bool = False, save_to: Path | None = None) -> SFTResult:
     """Fine-tune `model` in place on validated chat rows; returns the model, the log history and a run card.
 
     With `settings.save_steps`, checkpoints go to out_dir/checkpoint-<step>; `resume=True` (same model as
     the first time, same out_dir) continues from the last complete one, or starts afresh if there is none.
+    Runs unchanged under `accelerate launch` (DDP, FSDP): then every process calls it, the main one writes the
+    card, and `save_to` gets the trained model or adapter gathered from all of them (ftlab.scale).
     """
     out_dir = Path(out_dir)
     train_rows = validate_rows(train_rows, f"{name}: train rows", tokenizer, settings.max_length)
@@ -193,6 +195,8 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     wall = time.perf_counter() - start
+    if save_to is not None:  # Trainer gathers FSDP shards and writes from the main process only
+        trainer.save_model(str(save_to))
     history = trainer.state.log_history
     tokens = int(max((row.get("num_tokens", 0) for row in history), default=0))  # TRL counts what it trained on
     metrics = {k: v for k, v in history[-1].items() if isinstance(v, (int, float))} if history else {}
@@ -205,7 +209,10 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
                                                             "resumed_from": str(checkpoint) if checkpoint else None,
                                                             "settings": asdict(settings), "history": history,
                                                             "predicted_peak_bytes": predicted.total})
-    return SFTResult(plain, history, card, write_card(card, "runcard", out_dir))
+    card_path = out_dir / "runcard.json"
+    if trainer.is_world_process_zero():  # one card per run, however many processes trained it
+        card_path = write_card(card, "runcard", out_dir)
+    return SFTResult(plain, history, card, card_path)
 
 
 def _plain(trainer):
