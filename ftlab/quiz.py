@@ -133,6 +133,9 @@ class Question:
     def _repr_markdown_(self) -> str:
         return self.describe()
 
+    def __repr__(self) -> str:
+        return _plain(self.describe())
+
     def widget(self):
         """The question as ipywidgets: an answer field (or option boxes), Check / Hint / Solution buttons."""
         import ipywidgets as w
@@ -173,10 +176,14 @@ def _show(markdown: str) -> None:
     """Markdown in a notebook, plain text elsewhere."""
     try:
         from IPython import get_ipython
-        from IPython.display import Markdown, display
+        from IPython.display import display
         if get_ipython() is not None:
-            display(Markdown(markdown))
+            display({"text/markdown": markdown, "text/plain": _plain(markdown)}, raw=True)
             return
     except ImportError:
         pass
-    print(markdown.replace("**", "").replace("`", ""))
+    print(_plain(markdown))
+
+
+def _plain(markdown: str) -> str:
+    return markdown.replace("**", "").replace("`", "")

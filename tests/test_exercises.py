@@ -110,3 +110,25 @@ def test_widget_checks_what_is_typed():
     assert "incorrect" in verdict.value
     buttons[1].click()  # Hint
     assert "<b>Hint</b>" in verdict.value
+
+
+def test_every_notebooks_exercise_cells_run_on_their_own():
+    """The auto-checked cells at the end of each notebook need no notebook state (nbval runs them after long
+    cells; a learner may run them first): executed alone, each shows its questions and says 'not yet given'."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from ftlab.course import course_notebooks
+    cells = []
+    for path in course_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        start = next(i for i, c in enumerate(nb.cells) if "### Check yourself (auto-checked)" in c.source)
+        mine = [c for c in nb.cells[start:] if c.cell_type == "code"]
+        assert mine and f"from ftlab.exercises import nb{path.name[:2]}" in mine[0].source, path.name
+        cells += mine
+    alone = nbformat.v4.new_notebook(cells=cells)
+    NotebookClient(alone, timeout=120, kernel_name="python3").execute()
+    shown = [str(o) for c in alone.cells for o in c.outputs]
+    assert not any("'output_type': 'error'" in s for s in shown)
+    n_questions = len(QUESTIONS)
+    assert sum(s.count("answer not yet given") for s in shown) == n_questions
