@@ -86,3 +86,11 @@ def test_unknown_profile_is_refused_before_any_notebook_runs(tmp_path):
     with pytest.raises(KeyError, match="unknown profile 'huge'"):
         course.run_course(tmp_path / "out", profile="huge")
     assert not (tmp_path / "out" / "REPORT.md").exists()
+
+
+def test_every_stored_output_belongs_to_a_run_cell():
+    """nbval refuses a cell with outputs but no execution count ('Unrun reference cell has outputs')."""
+    for path in course_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        unrun = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.outputs and not c.execution_count]
+        assert not unrun, (path.name, unrun)
