@@ -33,6 +33,8 @@ def _as_numbers(answer: Any) -> list[float]:
         answer = [part for part in answer.replace(";", ",").split(",") if part.strip()]
     if isinstance(answer, dict):
         answer = list(answer.values())
+    if hasattr(answer, "tolist"):  # numpy arrays and torch tensors
+        answer = answer.tolist()
     values = list(answer) if isinstance(answer, (list, tuple)) else [answer]
     return [float(v) for v in values]
 
@@ -71,7 +73,8 @@ class Question:
 
     def grade(self, answer: Any = UNANSWERED) -> Result:
         """The verdict on `answer`, without showing anything."""
-        if answer is UNANSWERED or answer is None or answer is Ellipsis or answer == "":
+        if answer is UNANSWERED or answer is None or answer is Ellipsis or (isinstance(answer, str)
+                                                                           and not answer.strip()):
             return Result(None, f"**{self.name}**: answer not yet given. Call `check(<your answer>)`; "
                                 "`hint()` and `solution()` help.")
         try:

@@ -91,6 +91,8 @@ def test_text_answers_are_parsed_and_bad_text_is_named():
     bad = q.grade("sixty, 15, 14")
     assert bad.correct is False and "could not read" in bad.message
     assert exercises.nb03.forgetting.grade("replay, LoRA").correct
+    import numpy as np
+    assert q.grade(np.array([full, lora, prompt])).correct and not q.grade(np.array([full, lora])).correct
 
 
 def test_choice_question_without_options_is_refused():
