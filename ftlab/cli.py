@@ -1,4 +1,5 @@
-"""`python -m ftlab …` (or `ftlab …`): build data, pretrain the tiny base, run the course, show the profile."""
+"""`python -m ftlab …` (or `ftlab …`): build data, pretrain the tiny base, run the course, estimate memory,
+show the profile, check the machine (doctor)."""
 from __future__ import annotations
 
 import argparse
@@ -55,7 +56,45 @@ def cmd_profile(args) -> int:
 
 def cmd_course(args) -> int:
     from .course import run_course
-    return run_course(Path(args.out), only=args.only, store=args.store, timeout=args.cell_timeout)
+    return run_course(Path(args.out), only=args.only, store=args.store, timeout=args.cell_timeout,
+                      profile=args.profile, html=not args.no_html)
+
+
+def cmd_memory(args) -> int:
+    """Predicted peak memory of one training step, term by term (ftlab.memory.estimate)."""
+    from .memory import TrainSetup, estimate, gib, largest_batch
+    from .peft_methods import PeftOptions
+    setup = TrainSetup(method=args.method, precision=args.precision, optimizer=args.optimizer,
+                       batch_size=args.batch, seq_len=args.seq, device=args.device,
+                       gradient_checkpointing=args.checkpointing, peft=PeftOptions(lora_r=args.lora_r))
+    try:
+        prediction = estimate(args.model, setup)
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        print(f"ftlab memory: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.model}, {args.method}, {args.precision}, {args.optimizer}, batch {args.batch} x {args.seq} tokens, "
+          f"{args.device}{', gradient checkpointing' if args.checkpointing else ''}")
+    for term, size in prediction.breakdown.items():
+        print(f"  {term.replace('_', ' '):22s} {gib(size):>11s}")
+    print(f"  {'total':22s} {gib(prediction.total):>11s}  (peak at {prediction.peak_phase})")
+    print(f"trainable parameters {prediction.trainable_params:,} of {prediction.total_params:,} "
+          f"({prediction.trainable_fraction:.3%})")
+    if args.gpu_gb:
+        budget = args.gpu_gb * 2**30
+        verdict = "fits" if prediction.total <= budget else "does NOT fit"
+        print(f"{verdict} in {args.gpu_gb} GiB; largest batch that fits: "
+              f"{largest_batch(args.model, setup, budget, limit=4096)}")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from .doctor import run_doctor
+    checks = run_doctor(progress=not args.no_progress)
+    for check in checks:
+        print(check.line())
+    problems = [c for c in checks if not c.ok]
+    print("all checks passed" if not problems else f"{len(problems)} problem(s) above (marked !!)")
+    return 1 if problems else 0
 
 
 def cmd_launch_command(args) -> int:
@@ -104,11 +143,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rebuild just these files (keeps the other manifest entries)")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("pretrain-base", help="pretrain the tiny base model (resumes from --run-dir)")
+    p = sub.add_parser("pretrain-base", aliases=["pretrain"],
+                       help="pretrain the tiny base model (resumes from --run-dir)")
     p.add_argument("--steps", type=int, default=None, help="override the number of steps")
     p.add_argument("--run-dir", default=str(runs_dir() / "pretrain-base"))
     p.add_argument("--out", default=str(MODELS_DIR / "tiny-base"))
     p.set_defaults(func=cmd_pretrain_base)
+
+    p = sub.add_parser("memory", help="predict the peak memory of one training step, term by term",
+                       description="e.g. ftlab memory llama-2-7b --method lora --precision bf16 --batch 4 "
+                                   "--seq 1024 --device cuda")
+    p.add_argument("model", help="a name from ftlab/model_configs (llama-2-7b, smollm2-135m, tiny, ...) or a "
+                                 "folder with a config.json")
+    p.add_argument("--method", default="full", choices=["full", "lora", "qlora", "prefix", "prompt", "ia3"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "mixed"])
+    p.add_argument("--optimizer", default="adamw", choices=["adamw", "adamw8bit", "sgd"])
+    p.add_argument("--batch", type=int, default=1, help="sequences per step")
+    p.add_argument("--seq", type=int, default=256, help="tokens per sequence")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--checkpointing", action="store_true", help="gradient checkpointing")
+    p.add_argument("--lora-r", type=int, default=8, help="LoRA rank")
+    p.add_argument("--gpu-gb", type=float, default=None, help="also say whether it fits this many GiB")
+    p.set_defaults(func=cmd_memory)
+
+    p = sub.add_parser("doctor", help="hardware, profile, packages, offline readiness, next profile's needs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("profile", help="list profiles and show which one is active")
     p.set_defaults(func=cmd_profile)
@@ -118,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 01")
     p.add_argument("--store", action="store_true", help="also write a clean run's outputs into notebooks/")
     p.add_argument("--cell-timeout", type=int, default=None, help="seconds one cell may run (default: no limit)")
+    p.add_argument("--profile", default=None, help="FTLAB_PROFILE for the kernels (tiny, smol, gpu)")
+    p.add_argument("--no-html", action="store_true", help="skip index.html, html/ and plots/")
     p.set_defaults(func=cmd_course)
 
     p = sub.add_parser("launch-command", help="print the accelerate launch command for this machine's GPUs")

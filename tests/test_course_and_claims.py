@@ -1,3 +1,5 @@
+import json
+
 import nbformat
 import pytest
 
@@ -46,3 +48,49 @@ def test_a_failing_notebook_is_still_written_with_the_outputs_that_ran(tmp_path,
     assert "first cell ran" in written.cells[0].outputs[0]["text"]
     assert written.cells[1].outputs[0]["ename"] == "ZeroDivisionError" and not written.cells[2].outputs
     assert "FAILED" in (tmp_path / "out" / "REPORT.md").read_text()
+
+
+def test_course_run_folder_has_html_every_plot_run_cards_and_the_profile(tmp_path, monkeypatch):
+    """One small notebook: it sees the chosen profile, prints a CLAIM, draws a plot and writes a run card; the run
+    folder gets the executed notebook, REPORT.md, index.html, the notebook's HTML, the PNG and the card."""
+    from ftlab import course
+
+    monkeypatch.setenv("FTLAB_PROFILE", "tiny")  # restored afterwards; run_course sets it for the kernels
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import os, json, pathlib\n"
+        "import matplotlib\nmatplotlib.use('module://matplotlib_inline.backend_inline')\n"
+        "import matplotlib.pyplot as plt\n"
+        "print('CLAIM demo: held - profile', os.environ['FTLAB_PROFILE'])\n"
+        "plt.plot([1, 2, 3]); plt.show()\n"
+        "card = pathlib.Path(os.environ['FTLAB_RUNS']) / 'demo-run' / 'runcard.json'\n"
+        "card.parent.mkdir(parents=True); card.write_text(json.dumps({'kind': 'demo'}))")]
+    books = tmp_path / "books"
+    books.mkdir()
+    nbformat.write(nb, books / "00_demo.ipynb")
+    monkeypatch.setattr(course, "NOTEBOOKS_DIR", books)
+    out = tmp_path / "out"
+    assert course.run_course(out, profile="smol") == 0
+    report = (out / "REPORT.md").read_text()
+    assert "CLAIM demo: held - profile smol" in report and "profile smol" in report.splitlines()[0]
+    plots = sorted((out / "plots").glob("*.png"))
+    assert [p.name for p in plots] == ["00_demo_cell00_1.png"] and plots[0].read_bytes()[:4] == b"\x89PNG"
+    index = (out / "index.html").read_text()
+    assert "plots/00_demo_cell00_1.png" in index and "html/00_demo.html" in index and "CLAIM demo" in index
+    assert "data:image/png;base64" in (out / "html" / "00_demo.html").read_text()
+    assert json.loads((out / "cards" / "demo-run__runcard.json").read_text()) == {"kind": "demo"}
+
+
+def test_unknown_profile_is_refused_before_any_notebook_runs(tmp_path):
+    from ftlab import course
+    with pytest.raises(KeyError, match="unknown profile 'huge'"):
+        course.run_course(tmp_path / "out", profile="huge")
+    assert not (tmp_path / "out" / "REPORT.md").exists()
+
+
+def test_every_stored_output_belongs_to_a_run_cell():
+    """nbval refuses a cell with outputs but no execution count ('Unrun reference cell has outputs')."""
+    for path in course_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        unrun = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.outputs and not c.execution_count]
+        assert not unrun, (path.name, unrun)

@@ -38,3 +38,17 @@ def test_pip_entries_carry_the_same_version_bounds():
     _, pip = _environment()
     wanted = _pyproject()
     assert {name: spec for name, spec in pip.items()} == {name: wanted[name] for name in pip}
+
+
+def test_torch_pin_matches_what_setup_installs():
+    """environment.yml's pytorch=X.Y.* and scripts/setup.sh's TORCH_VERSION name the same release line."""
+    deps = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())["dependencies"]
+    conda_pin = next(d for d in deps if isinstance(d, str) and d.startswith("pytorch")).split("=", 1)[1]
+    setup_pin = re.search(r"^TORCH_VERSION=(\S+)$", (REPO_ROOT / "scripts" / "setup.sh").read_text(), re.M).group(1)
+    assert setup_pin.startswith(conda_pin.rstrip("*").rstrip(".")), (conda_pin, setup_pin)
+
+
+def test_test_tools_are_in_both_files():
+    """The browser test's playwright (Python package only) is a declared test dependency in both files."""
+    conda, pip = _environment()
+    assert "playwright" in pip and "playwright" in _pyproject()

@@ -1,0 +1,147 @@
+"""A real browser drives the memory calculator: JupyterLab on 127.0.0.1, Debian's headless Chromium through
+Playwright (no browser download), notebook 04's calculator cell run, one widget changed, the rendered verdict
+checked to change, a screenshot saved. Skipped only when Chromium or Playwright is missing outside CI."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from ftlab.paths import NOTEBOOKS_DIR, REPO_ROOT
+
+CHROMIUM = os.environ.get("FTLAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+DOCS_SCREENSHOT = REPO_ROOT / "docs" / "memory_calculator.png"  # refreshed with FTLAB_DOCS_SCREENSHOT=1
+START_TIMEOUT_S = 90
+
+
+def _missing() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} not found (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install playwright; no `playwright install`)"
+    return None
+
+
+if _missing() and os.environ.get("CI", "").lower() not in ("1", "true"):
+    pytest.skip(f"browser test skipped: {_missing()}", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def calculator_notebook(folder: Path) -> Path:
+    """A copy of notebook 04 holding only its calculator cell (so the test runs just that cell)."""
+    source = nbformat.read(NOTEBOOKS_DIR / "04_memory_budget.ipynb", as_version=4)
+    cell = next(c for c in source.cells if c.cell_type == "code" and "MemoryCalculator(" in c.source)
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": source.metadata["kernelspec"]})
+    nb.cells = [nbformat.v4.new_code_cell(cell.source)]
+    path = folder / "calculator.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def quiet_lab_settings(folder: Path) -> Path:
+    """User settings that stop JupyterLab from fetching news or checking for updates (no network)."""
+    target = folder / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    return folder
+
+
+@pytest.fixture
+def jupyter_lab(tmp_path):
+    """JupyterLab serving a temporary folder on a free 127.0.0.1 port with a random token; stopped afterwards."""
+    notebooks = tmp_path / "nb"
+    notebooks.mkdir()
+    calculator_notebook(notebooks)
+    port, token = free_port(), secrets.token_hex(16)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1",
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+           "JUPYTERLAB_SETTINGS_DIR": str(quiet_lab_settings(tmp_path / "settings")),
+           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
+    log = open(tmp_path / "jupyter.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={notebooks}", "--ServerApp.port_retries=0",
+         "--LabApp.extension_manager=readonly", *(["--allow-root"] if os.geteuid() == 0 else [])],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise RuntimeError(f"JupyterLab did not start; log:\n{(tmp_path / 'jupyter.log').read_text()}")
+            time.sleep(0.5)
+    yield base, token, tmp_path
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+def summary_text(page) -> str:
+    return page.locator(".widget-html-content", has_text="predicted peak").first.inner_text()
+
+
+def test_memory_calculator_in_a_real_browser(jupyter_lab):
+    missing = _missing()
+    assert missing is None, f"CI must run the browser test: {missing}"
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token, tmp_path = jupyter_lab
+    started = time.monotonic()
+    with sync_playwright() as p:
+        browser = p.chromium.launch_persistent_context(  # a fresh --user-data-dir, as Playwright wants it passed
+            tmp_path / "chromium-profile", executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1200, "height": 900})
+        page = browser.new_page()
+        page.set_default_timeout(60_000)
+        expect.set_options(timeout=60_000)  # the kernel imports torch and peft first: seconds on a busy CPU
+        page.goto(f"{base}/lab/tree/calculator.ipynb?token={token}")
+        editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
+        editor.wait_for()
+        expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(1)
+        editor.click()
+        page.keyboard.press("Shift+Enter")
+        expect(page.locator(".widget-html-content", has_text="predicted peak")).to_have_count(1)
+        before = summary_text(page)
+
+        method = page.locator(".widget-dropdown", has_text="method").locator("select")
+        method.select_option("full")
+        expect(page.locator(".widget-html-content", has_text="predicted peak")).not_to_have_text(before)
+        after = summary_text(page)
+        output = page.locator(".jp-OutputArea-output").first
+        output.screenshot(path=str(tmp_path / "memory_calculator.png"))
+        if os.environ.get("FTLAB_DOCS_SCREENSHOT") == "1":
+            DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
+            shutil.copy(tmp_path / "memory_calculator.png", DOCS_SCREENSHOT)
+        browser.close()
+
+    gib_before, gib_after = (float(text.split(" GiB")[0]) for text in (before, after))
+    print(f"browser: lora {gib_before} GiB -> full {gib_after} GiB in {time.monotonic() - started:.1f} s")
+    assert gib_after > 2 * gib_before  # full fine-tuning of a 7B model needs far more than LoRA
+    assert (tmp_path / "memory_calculator.png").stat().st_size > 10_000
