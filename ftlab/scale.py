@@ -158,8 +158,10 @@ def load_trained(out_dir: Path, device: str = "cpu"):
         return load(str(saved), device=device)
     from peft import PeftModel
 
+    if not (saved / "adapter_model.safetensors").exists():  # peft would fall back to a pickled .bin
+        raise FileNotFoundError(f"{saved}: no adapter_model.safetensors (ftlab loads safetensors only)")
     base, tokenizer = (load_4bit if summary["method"] == "qlora" else load)(summary["model"], device=device)
-    return PeftModel.from_pretrained(base, saved), tokenizer
+    return PeftModel.from_pretrained(base, saved, use_safetensors=True), tokenizer
 
 
 if __name__ == "__main__":

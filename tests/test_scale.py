@@ -1,6 +1,5 @@
 """Scale-out: the same SFT run on 1 process and on 2 CPU processes (gloo, through accelerate launch) gives the same
 loss curve; the saved adapter loads back in one process; the FSDP memory split and the launch-command choice."""
-import json
 import os
 import socket
 import subprocess
@@ -69,7 +68,8 @@ def test_two_gloo_processes_give_the_one_process_loss_curve(runs):
           f"(train {two['train_wall_s']:.1f} s)")
     assert diff < LOSS_TOLERANCE
     assert one["losses"][-1] < one["losses"][0] - 1.0  # it trained: a flat curve would match trivially
-    probe_diff = (torch.load(runs["one"] / PROBE_FILE) - torch.load(runs["two"] / PROBE_FILE)).abs().max().item()
+    one, two = (torch.load(runs[k] / PROBE_FILE, weights_only=True) for k in ("one", "two"))
+    probe_diff = (one - two).abs().max().item()
     assert probe_diff < 1e-3  # logits of size ~10: the trained models agree too
 
 
@@ -81,7 +81,7 @@ def test_the_saved_model_loads_back_in_one_process_with_the_same_logits(runs):
     model, tokenizer = load_trained(runs["two"])
     assert hasattr(model, "peft_config") == (runs["method"] == "lora")  # LoRA: base + the saved adapter
     reloaded = probe_logits(model, tokenizer, rows)
-    trained = torch.load(runs["two"] / PROBE_FILE)
+    trained = torch.load(runs["two"] / PROBE_FILE, weights_only=True)
     assert reloaded.shape == trained.shape
     assert (reloaded - trained).abs().max().item() < 1e-5
     base, _ = load("tiny")  # what was saved is the training: the untrained base gives other logits
