@@ -92,7 +92,7 @@ PROFILES: dict[str, Profile] = {
         # Notebook 07: 2 betas x 3 seeds of DPO (LoRA on every linear layer) on top of one SFT run. Measured
         # (2026-11-29, seed 0, 24 steps x 8 pairs, beta 0.1): lr 3e-4 moved held-out pairs towards the chosen
         # answer (reward accuracy 83 %) at +0.06 nats of general loss; lr 1e-3 for 30 steps cost +1.1 nats and
-        # halved exact match. One pass over 192 pairs keeps each run near 10 s on an idle 2-core machine.
+        # halved exact match; 5e-4 sits between the two. One pass over 192 pairs keeps each run near 10 s on an idle 2-core machine.
         dpo=AlignmentSettings(dpo=DPOSettings(learning_rate=5e-4, max_steps=24, batch_size=8, bf16=True,
                                               logging_steps=4),
                               train_pairs=192, heldout_pairs=256, test_per_task=25),
