@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 
 
 def loss_curves(curves: dict[str, list[dict]], x: str = "tokens", ys: tuple[str, ...] = ("train_loss", "heldout_loss"),
-                title: str = "Loss", baseline: dict[str, float] | None = None):
+                title: str = "Loss", baseline: dict[str, float] | None = None, ylabel: str = "loss (nats/token)"):
     """One line per (run, metric) from history rows; optional horizontal baselines (e.g. unigram loss)."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, rows in curves.items():
@@ -19,7 +19,7 @@ def loss_curves(curves: dict[str, list[dict]], x: str = "tokens", ys: tuple[str,
         ax.axhline(value, linestyle="--", color="grey")
         ax.annotate(label, (0.01, value), xycoords=("axes fraction", "data"), va="bottom", color="grey")
     ax.set_xlabel(x.replace("_", " "))
-    ax.set_ylabel("loss (nats/token)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
