@@ -330,3 +330,50 @@ def dpo_arm(profile, sft_dir: Path, pairs: list[dict], beta: float, seed: int, k
     return {"beta": beta, "seed": seed, "history": result.history, "card": result.card,
             "card_path": result.card_path, "train_s": result.card["wall_time_s"],
             "tokens_per_s": result.card["tokens_per_s"], **kit.measure(result.model, beta)}
+
+
+def alignment_experiment(profile, sft_rows: list[dict], train_pairs: list[dict], kit: AlignmentEval,
+                         sft_dir: Path):
+    """Notebook 07's experiment (ftlab.seedstore): one `dpo_arm` per (beta, seed), the arm named by its beta
+    ("0.1"), with held-out preference accuracy also at the top level. Live and stored twins must agree within
+    one held-out pair in a hundred, one test answer in a hundred and 0.01 nats of general loss."""
+    from .seedstore import Experiment, settings_key
+
+    def run(arm: str, seed: int) -> dict:
+        result = dpo_arm(profile, sft_dir, train_pairs, float(arm), seed, kit)
+        return {**result, "preference_accuracy": result["pairs"]["all"]["accuracy"]}
+
+    al = profile.dpo
+    inputs = {"dpo": settings_key(al.dpo), "sft": settings_key(profile.sft), "peft": settings_key(profile.peft),
+              "forgetting": settings_key(profile.forgetting), "max_new_tokens": profile.max_new_tokens,
+              "sft_rows": [r["id"] for r in sft_rows], "train_pairs": train_pairs, "heldout_pairs": kit.pairs,
+              "test_rows": kit.test_rows}
+    return Experiment("07-dpo", profile, tuple(f"{beta:g}" for beta in al.betas), run, inputs,
+                      tolerance={"preference_accuracy": 0.01, "exact_match": 0.01, "general_loss": 0.01})
+
+
+def notebook_setup(profile) -> dict:
+    """What notebook 07 prepares before DPO: the pairs, the SFT starting point (trained once, cached), the
+    measuring kit, and the SFT model and tokenizer."""
+    from .forgetting import GeneralEval
+    from .instructions import load_instructions
+    from .models import load
+    from .preferences import load_pairs
+
+    al = profile.dpo
+    sft_rows = load_instructions("train", profile.sft_tasks, limit_per_task=profile.sft_train_per_task)
+    sft_dir = sft_start(profile, sft_rows, seed=profile.seeds[0])
+    sft_model, tokenizer = load(str(sft_dir), device=pick_device())
+    heldout = load_pairs("test", profile.sft_tasks, limit=al.heldout_pairs)
+    test_rows = load_instructions("test", profile.sft_tasks, limit_per_task=al.test_per_task)
+    general = GeneralEval.build(tokenizer, profile.forgetting)
+    return {"sft_rows": sft_rows, "sft_dir": sft_dir, "sft_model": sft_model, "tokenizer": tokenizer,
+            "train_pairs": load_pairs("train", profile.sft_tasks, limit=al.train_pairs), "heldout_pairs": heldout,
+            "test_rows": test_rows, "general": general,
+            "kit": AlignmentEval.build(sft_model, tokenizer, heldout, test_rows, general, profile.max_new_tokens)}
+
+
+def default_alignment_experiment(profile):
+    """`alignment_experiment` as notebook 07 builds it (bench/stored_seeds.py)."""
+    setup = notebook_setup(profile)
+    return alignment_experiment(profile, setup["sft_rows"], setup["train_pairs"], setup["kit"], setup["sft_dir"])

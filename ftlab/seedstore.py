@@ -26,6 +26,7 @@ EXPERIMENTS = {
     "03-forgetting": "ftlab.forgetting:default_experiment",
     "05-peft": "ftlab.peft_compare:default_comparison",
     "06-domain": "ftlab.domain:default_specialist_experiment",
+    "07-dpo": "ftlab.dpo:default_alignment_experiment",
 }
 
 
