@@ -4,6 +4,7 @@ and writes bench/results/course_time_<profile>.json.
 
     python bench/course_time.py                 # all notebooks
     python bench/course_time.py --only 01 05    # some of them
+    python bench/course_time.py --store         # and refresh the stored outputs (how the repository's are made)
 """
 from __future__ import annotations
 
@@ -24,14 +25,15 @@ GOAL_S = 600  # shared/DESIGN.md: the whole course in at most 10 minutes on the 
 RESULTS = Path(__file__).parent / "results"
 
 
-def time_notebooks(only: list[str] | None) -> dict[str, dict]:
-    """Seconds and status of each notebook, each run in a fresh kernel by ftlab's course runner."""
+def time_notebooks(only: list[str] | None, store: bool = False) -> dict[str, dict]:
+    """Seconds and status of each notebook, each run in a fresh kernel by ftlab's course runner (`store`: a
+    clean run's outputs also become the notebook's stored outputs, as `ftlab course --store`)."""
     times = {}
     with tempfile.TemporaryDirectory() as out:
         for book in course_notebooks(only):
             prefix = book.name[:2]
             start = time.perf_counter()
-            status = run_course(Path(out), only=[prefix])
+            status = run_course(Path(out), only=[prefix], store=store, html=False)  # execution only
             times[book.name] = {"seconds": time.perf_counter() - start, "ok": status == 0}
     return times
 
@@ -39,10 +41,11 @@ def time_notebooks(only: list[str] | None) -> dict[str, dict]:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 01 05")
+    parser.add_argument("--store", action="store_true", help="also refresh the notebooks' stored outputs")
     args = parser.parse_args(argv)
     os.environ.setdefault("MPLBACKEND", "Agg")
     profile = profiles.active()
-    times = time_notebooks(args.only)
+    times = time_notebooks(args.only, args.store)
     total = sum(t["seconds"] for t in times.values())
     print(f"\n{profile.name} profile; {hardware_summary()}")
     for name, t in times.items():
