@@ -54,14 +54,14 @@ def check(name: str, out: Path, gpus: int) -> dict:
     one, two = out / f"{name}-1proc", out / f"{name}-2proc"
     wall_one = run([sys.executable, "-m", "ftlab.scale", *RUN, "--method", method, "--out", str(one)],
                    dict(env, CUDA_VISIBLE_DEVICES="0"))
-    accelerate = str(Path(sys.executable).parent / "accelerate")
+    accelerate = [sys.executable, "-m", "accelerate.commands.launch"]  # `accelerate launch`, whatever the PATH
     if gpus >= 2:
-        launch = [accelerate, "launch", "--config_file", str(CONFIG_DIR / config), "--num_processes", "2",
+        launch = [*accelerate, "--config_file", str(CONFIG_DIR / config), "--num_processes", "2",
                   "--mixed_precision", "no"]
         wall_two = run([*launch, "-m", "ftlab.scale", *RUN, "--method", method, "--out", str(two)],
                        dict(env, CUDA_VISIBLE_DEVICES="0,1"))
     else:
-        launch = [accelerate, "launch", "--config_file", str(CONFIG_DIR / "cpu_2proc_gloo.yaml")]
+        launch = [*accelerate, "--config_file", str(CONFIG_DIR / "cpu_2proc_gloo.yaml")]
         wall_two = run([*launch, "-m", "ftlab.scale", *RUN, "--method", method, "--out", str(two)],
                        dict(env, CUDA_VISIBLE_DEVICES="", FTLAB_DEVICE="cpu"))
     a, b = read_result(one), read_result(two)
