@@ -105,6 +105,19 @@ def top_rated_mitigations() -> set[str]:
     return {arm for arm, stars in STARS.items() if stars == top}
 
 
+DPO_EXAMPLE = {"beta": 0.1, "policy": (-4.0, -9.0), "reference": (-5.0, -6.0)}  # log p(chosen), log p(rejected)
+
+
+def dpo_example_reward_margin() -> float:
+    """ftlab.dpo.preference_metrics' implied reward margin for DPO_EXAMPLE's one pair."""
+    import torch
+
+    from .dpo import PairLogprobs, preference_metrics
+    policy, reference = (PairLogprobs(torch.tensor([c]), torch.tensor([r]))
+                         for c, r in (DPO_EXAMPLE["policy"], DPO_EXAMPLE["reference"]))
+    return preference_metrics(policy, reference, DPO_EXAMPLE["beta"])["reward_margin"]
+
+
 # --------------------------------------------------------------------------------------------------------------
 # The questions, grouped by the notebook they close
 # --------------------------------------------------------------------------------------------------------------
@@ -250,7 +263,21 @@ nb06 = SimpleNamespace(
     ),
 )
 
-NOTEBOOKS = {"00": nb00, "01": nb01, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06}
+nb07 = SimpleNamespace(reward_margin=Question(
+    name="reward_margin",
+    prompt="After DPO with beta = {beta}, a held-out pair's chosen answer has log-probability {pc} under the "
+           "policy and {rc} under the reference (the SFT model); the rejected answer has {pr} and {rr}. What is "
+           "DPO's implied reward margin for this pair?".format(beta=DPO_EXAMPLE["beta"],
+                                                              pc=DPO_EXAMPLE["policy"][0], rc=DPO_EXAMPLE["reference"][0],
+                                                              pr=DPO_EXAMPLE["policy"][1], rr=DPO_EXAMPLE["reference"][1]),
+    expected=dpo_example_reward_margin,
+    hint_text="The implied reward of an answer is beta x (log pi - log pi_ref); the margin is chosen minus rejected.",
+    solution_text="{expected}: beta x [(-4 - -5) - (-9 - -6)] = 0.1 x (1 + 3). Most of it comes from pushing the "
+                  "rejected answer down, as notebook 07 measured (`ftlab.dpo.preference_metrics`).",
+    rel_tol=0.01,
+))
+
+NOTEBOOKS = {"00": nb00, "01": nb01, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06, "07": nb07}
 PRACTICE = (nb04.memory_methods, nb05.lr_ratio, nb03.forgetting, nb01.task_vs_instruction, nb06.why_worse)
 
 
