@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from .device import pick_device
+from .evaluate import completion_logprobs
 from .peft_methods import PeftOptions
 from .runcard import make_card, reset_peak_memory, write_card
 
@@ -212,33 +213,6 @@ def encode_pair(tokenizer, pair: dict) -> tuple[list[int], list[int], list[int]]
             raise ValueError(f"pair {pair.get('id')}: the templated prompt is not a prefix of prompt + {side}")
         out.append(full[len(prompt):])
     return out[0], out[1], out[2]
-
-
-@torch.no_grad()
-def completion_logprobs(model, items: list[tuple[list[int], list[int]]], pad_id: int,
-                        batch_size: int = 64) -> torch.Tensor:
-    """Sum of log p(completion tokens | prompt tokens) for each (prompt ids, completion ids), batched by length."""
-    device = next(model.parameters()).device
-    order = sorted(range(len(items)), key=lambda i: len(items[i][0]) + len(items[i][1]))
-    out = torch.zeros(len(items))
-    was_training = model.training
-    model.eval()
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        seqs = [items[i][0] + items[i][1] for i in chunk]
-        width = max(map(len, seqs))
-        ids = torch.full((len(seqs), width), pad_id)
-        attn = torch.zeros_like(ids)
-        for row, seq in enumerate(seqs):
-            ids[row, :len(seq)], attn[row, :len(seq)] = torch.tensor(seq), 1
-        ids, attn = ids.to(device), attn.to(device)
-        logp = torch.log_softmax(model(input_ids=ids, attention_mask=attn).logits.float(), dim=-1)
-        token_logp = logp[:, :-1].gather(-1, ids[:, 1:, None])[..., 0].cpu()  # log p(token t+1 | tokens <= t)
-        for row, i in enumerate(chunk):
-            n_prompt, n_comp = len(items[i][0]), len(items[i][1])
-            out[i] = token_logp[row, n_prompt - 1:n_prompt - 1 + n_comp].sum()
-    model.train(was_training)
-    return out
 
 
 def pair_logprobs(model, tokenizer, pairs: list[dict], batch_size: int = 64) -> PairLogprobs:

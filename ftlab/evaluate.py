@@ -127,3 +127,32 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     n = len(values)
     mean = sum(values) / n
     return mean, (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
+
+
+@torch.no_grad()
+def completion_logprobs(model, items: list[tuple[list[int], list[int]]], pad_id: int,
+                        batch_size: int = 64) -> torch.Tensor:
+    """Sum of log p(completion tokens | prompt tokens) for each (prompt ids, completion ids), batched by length
+    (on the CPU): how notebook 03 scores a gloss probe and notebook 07 scores preference pairs."""
+    device = next(model.parameters()).device
+    order = sorted(range(len(items)), key=lambda i: len(items[i][0]) + len(items[i][1]))
+    out = torch.zeros(len(items))
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        seqs = [items[i][0] + items[i][1] for i in chunk]
+        width = max(map(len, seqs))
+        ids = torch.full((len(seqs), width), pad_id)
+        attn = torch.zeros_like(ids)
+        for row, seq in enumerate(seqs):
+            ids[row, :len(seq)], attn[row, :len(seq)] = torch.tensor(seq), 1
+        ids, attn = ids.to(device), attn.to(device)
+        logits = model(input_ids=ids, attention_mask=attn).logits[:, -width:]  # prompt tuning adds positions
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        token_logp = logp[:, :-1].gather(-1, ids[:, 1:, None])[..., 0].cpu()  # log p(token t+1 | tokens <= t)
+        for row, i in enumerate(chunk):
+            n_prompt, n_comp = len(items[i][0]), len(items[i][1])
+            out[i] = token_logp[row, n_prompt - 1:n_prompt - 1 + n_comp].sum()
+    model.train(was_training)
+    return out

@@ -121,31 +121,12 @@ def probe_prompt(word: str | None) -> str:
     return f"{word or ''}:"
 
 
-@torch.no_grad()
 def continuation_logprobs(model, tokenizer, pairs: list[tuple[str, str]], batch_size: int = 64) -> list[float]:
     """Sum of log p(continuation tokens | prompt) for each (prompt, continuation) pair, batched by length."""
-    device = next(model.parameters()).device
+    from .evaluate import completion_logprobs
+
     encoded = [(tokenizer(p)["input_ids"], tokenizer(c, add_special_tokens=False)["input_ids"]) for p, c in pairs]
-    order = sorted(range(len(pairs)), key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
-    scores = [0.0] * len(pairs)
-    was_training = model.training
-    model.eval()
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        seqs = [encoded[i][0] + encoded[i][1] for i in chunk]
-        width = max(map(len, seqs))
-        ids = torch.full((len(seqs), width), tokenizer.pad_token_id)
-        attn = torch.zeros_like(ids)
-        for row, seq in enumerate(seqs):
-            ids[row, :len(seq)], attn[row, :len(seq)] = torch.tensor(seq), 1
-        ids, attn = ids.to(device), attn.to(device)
-        logp = torch.log_softmax(model(input_ids=ids, attention_mask=attn).logits[:, -width:].float(), dim=-1)
-        token_logp = logp[:, :-1].gather(-1, ids[:, 1:, None])[..., 0]  # log p of token t+1 given tokens <= t
-        for row, i in enumerate(chunk):
-            n_prompt, n_cont = len(encoded[i][0]), len(encoded[i][1])
-            scores[i] = token_logp[row, n_prompt - 1:n_prompt - 1 + n_cont].sum().item()
-    model.train(was_training)
-    return scores
+    return completion_logprobs(model, encoded, tokenizer.pad_token_id, batch_size).tolist()
 
 
 def probe_scores(model, tokenizer, items: list[dict]) -> list[list[float]]:
