@@ -522,8 +522,11 @@ def embed_uncached(texts: list[str], max_tokens: int = EMBED_MAX_TOKENS, batch_s
     return out
 
 
-def embedding_cache_path(max_tokens: int = EMBED_MAX_TOKENS, bf16: bool = EMBED_BF16):
-    return cache_dir() / "embeddings" / f"{EMBED_MODEL}-{max_tokens}tok-{'bf16' if bf16 else 'fp32'}.pt"
+def embedding_cache_path(texts: list[str], max_tokens: int = EMBED_MAX_TOKENS, bf16: bool = EMBED_BF16):
+    """Where the embeddings of exactly this list of texts are cached (one file per list)."""
+    request = hashlib.sha1("\n".join(text_key(t) for t in texts).encode()).hexdigest()[:20]
+    folder = f"{EMBED_MODEL}-{max_tokens}tok-{'bf16' if bf16 else 'fp32'}"
+    return cache_dir() / "embeddings" / folder / f"{request}.pt"
 
 
 def text_key(text: str) -> str:
@@ -531,25 +534,22 @@ def text_key(text: str) -> str:
 
 
 def embed(texts: list[str], max_tokens: int = EMBED_MAX_TOKENS, bf16: bool = EMBED_BF16, cache: bool = True):
-    """Embeddings of `texts`, reusing any computed before (cached under .cache/embeddings/, keyed by a hash of
-    each text), so re-running a notebook embeds nothing new."""
+    """Embeddings of `texts`, cached under .cache/embeddings/ per list of texts, so re-running a notebook embeds
+    nothing new. Whole lists, not single texts: under bf16 a text's embedding depends slightly on the batch it
+    was computed in, and a per-text cache made notebook 02's curated set depend on what had been embedded
+    before (a fresh clone chose other rows than this machine)."""
     import torch
     if not cache:
         return embed_uncached(texts, max_tokens, bf16=bf16)
-    path = embedding_cache_path(max_tokens, bf16)
-    store = torch.load(path, weights_only=True) if path.exists() else {"keys": [], "vectors": torch.zeros(0, EMBED_DIM)}
-    where = {k: i for i, k in enumerate(store["keys"])}
-    keys = [text_key(t) for t in texts]
-    missing = sorted({k: t for k, t in zip(keys, texts) if k not in where}.items())
-    if missing:
-        fresh = embed_uncached([t for _, t in missing], max_tokens, bf16=bf16)
-        store = {"keys": store["keys"] + [k for k, _ in missing], "vectors": torch.cat([store["vectors"], fresh])}
-        where.update({k: len(where) + i for i, (k, _) in enumerate(missing)})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(store, tmp)
-        tmp.replace(path)
-    return store["vectors"][[where[k] for k in keys]]
+    path = embedding_cache_path(texts, max_tokens, bf16)
+    if path.exists():
+        return torch.load(path, weights_only=True)
+    vectors = embed_uncached(texts, max_tokens, bf16=bf16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(vectors, tmp)
+    tmp.replace(path)
+    return vectors
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -161,12 +161,15 @@ def test_relevance_flags_mismatched_pairs_better_than_chance(pool):
     assert report.precision > 2 * base_rate, (report, base_rate)
 
 
-def test_embeddings_are_cached_by_content(tmp_path):
+def test_embeddings_are_cached_per_list_and_never_depend_on_what_came_before(tmp_path, monkeypatch):
     texts = ["a frenzied attack", "How many words are in this sentence?\n\nblock an attack"]
+    monkeypatch.setenv("FTLAB_CACHE", str(tmp_path / "cold"))
+    cold = cur.embed(texts)
+    monkeypatch.setenv("FTLAB_CACHE", str(tmp_path / "warm"))
+    cur.embed([texts[0], "another text entirely, of another length than the rest"])  # history of other lists
     first = cur.embed(texts)
-    assert cur.embedding_cache_path().exists()
-    again = cur.embed(list(reversed(texts)))
-    assert first[0].tolist() == again[1].tolist()
+    assert cur.embedding_cache_path(texts).exists()
+    assert first.tolist() == cold.tolist() == cur.embed(texts).tolist()  # bit for bit, cache or not
     exact = cur.embed_uncached(texts, bf16=False)
     assert (first * exact).sum(dim=1).min() > 0.99  # bf16 autocast barely moves the embedding
     assert abs(float(first[0].norm()) - 1) < 1e-4
