@@ -64,9 +64,8 @@ def one_run(profile, make_config, train, val, steps: int, seed: int) -> dict:
             torch.cuda.synchronize()
         wall = time.perf_counter() - start
     tokens = max(row.get("num_tokens", 0) for row in trainer.state.log_history)
-    bf16 = bool(args.bf16)
-    return {"tokens_per_s": tokens / wall, "wall_s": wall, "tokens": tokens, "bf16": bf16,
-            "mfu": run_mfu(model, tokens / wall, bf16, DEVICE), "val_loss": response_loss(model, tok, val)}
+    return {"tokens_per_s": tokens / wall, "wall_s": wall, "tokens": tokens,
+            "mfu": run_mfu(model, tokens / wall, bool(args.bf16), DEVICE), "val_loss": response_loss(model, tok, val)}
 
 
 def main(argv=None) -> None:
@@ -107,9 +106,8 @@ def main(argv=None) -> None:
     base = statistics.median(r["tokens_per_s"] for r in results["TRL defaults"])
     mfu0 = results["ftlab defaults"][0]["mfu"]
     print(f"\n{profile.name} profile on {DEVICE.type}, {args.steps} steps, median of {args.repeats}; "
-          f"{mfu0['flops_per_token'] / 6:,.0f} parameters; matmul peak fp32 "
-          f"{_fp32_peak(mfu0) / 1e9:.0f}"
-          f" GFLOP/s" + (f", bf16 {mfu0['peak_flops'] / 1e9:.0f} GFLOP/s" if mfu0["peak_dtype"] == "bf16" else ""))
+          f"{mfu0['flops_per_token'] / 6:,.0f} parameters; matmul peak fp32 {mfu0['fp32_peak_flops'] / 1e9:.0f} "
+          f"GFLOP/s" + (f", bf16 {mfu0['peak_flops'] / 1e9:.0f} GFLOP/s" if mfu0["peak_dtype"] == "bf16" else ""))
     print(f"{'arm':44s} {'tokens/s':>9s} {'vs TRL':>7s} {'MFU':>6s} {'(peak)':>6s} {'vs fp32 peak':>12s} "
           f"{'val loss':>9s}")
     for name, runs in results.items():
@@ -119,10 +117,6 @@ def main(argv=None) -> None:
         loss = statistics.median(r["val_loss"] for r in runs)
         print(f"{name:44s} {tps:9.0f} {tps / base:6.2f}x {mfu:6.1%} {runs[0]['mfu']['peak_dtype']:>6s} "
               f"{mfu32:12.1%} {loss:9.3f}")
-
-
-def _fp32_peak(mfu: dict) -> float:
-    return mfu["model_flops_per_s"] / mfu["mfu_vs_fp32_peak"]
 
 
 if __name__ == "__main__":

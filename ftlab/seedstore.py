@@ -60,7 +60,7 @@ class Experiment:
         """Every arm x every profile seed: `live_seeds` run now (None: the profile's `live_seeds`), the rest
         stored."""
         seeds = self.profile.seeds
-        chosen = live_seeds if live_seeds is not None else env_live_seeds(getattr(self.profile, "live_seeds", None))
+        chosen = live_seeds if live_seeds is not None else env_live_seeds(self.profile.live_seeds)
         return live_and_stored(self.name, self.key, self.arms, seeds, chosen, self.run, self.tolerance)
 
     def store(self) -> list[dict]:

@@ -59,7 +59,7 @@ def run_mfu(model: torch.nn.Module, tokens_per_s: float, bf16: bool, device: tor
     peak = cached_peak_flops(torch.bfloat16, device_type) if bf16 else peak_fp32
     return {"mfu": flops / peak, "peak_flops": peak, "peak_dtype": "bf16" if bf16 else "fp32",
             "model_flops_per_s": flops, "flops_per_token": training_flops_per_token(model),
-            "mfu_vs_fp32_peak": flops / peak_fp32}
+            "fp32_peak_flops": peak_fp32, "mfu_vs_fp32_peak": flops / peak_fp32}
 
 
 def _sync(device) -> None:
