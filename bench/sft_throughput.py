@@ -27,7 +27,7 @@ import torch
 from trl import SFTConfig, SFTTrainer
 
 from ftlab import profiles
-from ftlab.device import set_threads
+from ftlab.device import hardware_summary, set_threads
 from ftlab.evaluate import response_loss
 from ftlab.instructions import load_instructions
 from ftlab.models import load
@@ -38,10 +38,10 @@ from ftlab.throughput import run_mfu
 DEVICE = torch.device("cpu")  # set by --device
 
 
-def trl_defaults(out_dir: str, steps: int, seed: int) -> tuple[type, SFTConfig]:
-    """A plain SFTTrainer as its documentation starts one: only what the device must say."""
+def trl_defaults(out_dir: str, steps: int, seed: int, **changes) -> tuple[type, SFTConfig]:
+    """A plain SFTTrainer as its documentation starts one: only what the device must say (plus `changes`)."""
     return SFTTrainer, SFTConfig(output_dir=out_dir, max_steps=steps, seed=seed, report_to="none",
-                                 save_strategy="no", use_cpu=DEVICE.type == "cpu")
+                                 save_strategy="no", use_cpu=DEVICE.type == "cpu", **changes)
 
 
 def ftlab_config(profile, out_dir: str, steps: int, seed: int, **changes) -> tuple[type, SFTConfig]:
@@ -83,6 +83,9 @@ def main(argv=None) -> None:
     train = load_instructions("train", profile.sft_tasks, limit_per_task=profile.sft_train_per_task)
     val = load_instructions("val", profile.sft_tasks, limit_per_task=profile.eval_per_task // 2)
     arms = {"TRL defaults": trl_defaults,
+            # TRL turns bf16 on everywhere; where the hardware lacks it (bf16_is_fast) ftlab trains in fp32, so
+            # this arm separates ftlab's other levers from the choice of precision
+            "TRL defaults but fp32": lambda o, n, s: trl_defaults(o, n, s, bf16=False),
             "ftlab defaults": lambda o, n, s: ftlab_config(profile, o, n, s)}
     if args.levers:  # each lever alone, switched the other way from the profile's defaults
         sft = profile.sft
@@ -105,7 +108,8 @@ def main(argv=None) -> None:
                   flush=True)
     base = statistics.median(r["tokens_per_s"] for r in results["TRL defaults"])
     mfu0 = results["ftlab defaults"][0]["mfu"]
-    print(f"\n{profile.name} profile on {DEVICE.type}, {args.steps} steps, median of {args.repeats}; "
+    print(f"\n{hardware_summary() if DEVICE.type == 'cpu' else DEVICE}")
+    print(f"{profile.name} profile on {DEVICE.type}, {args.steps} steps, median of {args.repeats}; "
           f"{mfu0['flops_per_token'] / 6:,.0f} parameters; matmul peak fp32 {mfu0['fp32_peak_flops'] / 1e9:.0f} "
           f"GFLOP/s" + (f", bf16 {mfu0['peak_flops'] / 1e9:.0f} GFLOP/s" if mfu0["peak_dtype"] == "bf16" else ""))
     print(f"{'arm':44s} {'tokens/s':>9s} {'vs TRL':>7s} {'MFU':>6s} {'(peak)':>6s} {'vs fp32 peak':>12s} "

@@ -1,6 +1,6 @@
 """Store every seed of a notebook experiment (ftlab.seedstore) so that a small machine trains only the profile's
 `live_seeds` and checks each against its stored twin. Runs the same function the notebook runs; resumes from the
-file (bench/results/seeds_<experiment>_<profile>.json) and starts over when settings or data changed.
+file (bench/results/seeds_<experiment>_<profile>_<precision>.json) and starts over when settings or data changed.
 
     python bench/stored_seeds.py 05-peft        # ~8 minutes on the tiny profile (21 runs)
     python bench/stored_seeds.py --list

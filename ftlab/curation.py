@@ -489,7 +489,6 @@ EMBED_MODEL = "all-MiniLM-L6-v2"
 EMBED_MAX_TOKENS = 64  # grounded prompts average 26 tokens (max 98); 64 keeps nearly all of every one
 EMBED_BATCH = 64
 EMBED_DIM = 384
-EMBED_BF16 = True  # bf16 autocast: 1.9x faster here (AVX-512 BF16), embeddings within 1e-3 cosine of fp32
 
 
 @functools.lru_cache(maxsize=1)
@@ -503,15 +502,22 @@ def load_embedder():
             AutoModel.from_pretrained(path, use_safetensors=True, local_files_only=True).eval())
 
 
+def embed_precision(bf16: bool | None) -> bool:
+    """bf16 autocast for the embedder, None: where bf16 runs in hardware (ftlab.device.bf16_is_fast), there
+    1.9x faster than fp32 with embeddings within 1e-3 cosine (AVX-512 BF16, 2026-11-29)."""
+    from .device import bf16_is_fast
+    return bf16_is_fast("cpu") if bf16 is None else bf16
+
+
 def embed_uncached(texts: list[str], max_tokens: int = EMBED_MAX_TOKENS, batch_size: int = EMBED_BATCH,
-                   bf16: bool = EMBED_BF16):
+                   bf16: bool | None = None):
     """Unit-length sentence embeddings [len(texts), 384]: mean of the token states, as the model was trained.
     Texts are batched by length so short ones are not padded to long ones."""
     import torch
     tokenizer, model = load_embedder()
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = torch.zeros(len(texts), EMBED_DIM)
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=embed_precision(bf16)):
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_tokens,
@@ -522,10 +528,10 @@ def embed_uncached(texts: list[str], max_tokens: int = EMBED_MAX_TOKENS, batch_s
     return out
 
 
-def embedding_cache_path(texts: list[str], max_tokens: int = EMBED_MAX_TOKENS, bf16: bool = EMBED_BF16):
+def embedding_cache_path(texts: list[str], max_tokens: int = EMBED_MAX_TOKENS, bf16: bool | None = None):
     """Where the embeddings of exactly this list of texts are cached (one file per list)."""
     request = hashlib.sha1("\n".join(text_key(t) for t in texts).encode()).hexdigest()[:20]
-    folder = f"{EMBED_MODEL}-{max_tokens}tok-{'bf16' if bf16 else 'fp32'}"
+    folder = f"{EMBED_MODEL}-{max_tokens}tok-{'bf16' if embed_precision(bf16) else 'fp32'}"
     return cache_dir() / "embeddings" / folder / f"{request}.pt"
 
 
@@ -533,7 +539,7 @@ def text_key(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-def embed(texts: list[str], max_tokens: int = EMBED_MAX_TOKENS, bf16: bool = EMBED_BF16, cache: bool = True):
+def embed(texts: list[str], max_tokens: int = EMBED_MAX_TOKENS, bf16: bool | None = None, cache: bool = True):
     """Embeddings of `texts`, cached under .cache/embeddings/ per list of texts, so re-running a notebook embeds
     nothing new. Whole lists, not single texts: under bf16 a text's embedding depends slightly on the batch it
     was computed in, and a per-text cache made notebook 02's curated set depend on what had been embedded
@@ -566,7 +572,7 @@ EMBED_SAMPLE = 3000  # rows embedded per run (6,000 texts): 71 s measured at nic
 # training run (2026-11-29), 0.03 s from the cache afterwards; a bigger machine can embed every survivor.
 
 
-def relevance_scores(rows: list[dict], bf16: bool = EMBED_BF16):
+def relevance_scores(rows: list[dict], bf16: bool | None = None):
     """Cosine similarity of each prompt with its own response (sentence embeddings)."""
     prompts = embed([prompt_of(r) for r in rows], bf16=bf16)
     responses = embed([response_of(r) for r in rows], bf16=bf16)
@@ -574,7 +580,7 @@ def relevance_scores(rows: list[dict], bf16: bool = EMBED_BF16):
 
 
 def relevance_filter(rows: list[dict], min_cos: float = RELEVANCE_MIN_COS,
-                     bf16: bool = EMBED_BF16) -> tuple[list[dict], StepReport]:
+                     bf16: bool | None = None) -> tuple[list[dict], StepReport]:
     """Drop rows whose response means little like its prompt (cosine below `min_cos`): answers to another
     question."""
     started = time.perf_counter()
@@ -617,7 +623,7 @@ ROWS_PER_CLUSTER = 20  # k / 20 clusters: 50 for k = 1,000
 
 
 def diverse_k(rows: list[dict], k: int, n_clusters: int | None = None, seed: int = 0,
-              bf16: bool = EMBED_BF16) -> tuple[list[dict], StepReport]:
+              bf16: bool | None = None) -> tuple[list[dict], StepReport]:
     """Pick `k` rows spread over the instruction space: k-means on prompt embeddings, then take rows from the
     clusters in turn (random order inside each), so small clusters are not crowded out by big ones."""
     started = time.perf_counter()
@@ -651,7 +657,7 @@ def diverse_k(rows: list[dict], k: int, n_clusters: int | None = None, seed: int
 
 def curate(pool: list[dict], test_rows: list[dict], k: int = 1000, seed: int = 0,
            embed_sample: int = EMBED_SAMPLE, min_cos: float = RELEVANCE_MIN_COS,
-           near_dup_threshold: float = NEAR_DUP_THRESHOLD, bf16: bool = EMBED_BF16
+           near_dup_threshold: float = NEAR_DUP_THRESHOLD, bf16: bool | None = None
            ) -> tuple[list[dict], list[StepReport]]:
     """LIMA-style curation: exact and near dedup, length/truncation/garbled filters and decontamination on
     the whole pool, then relevance and diversity on a sample of `embed_sample` survivors; `k` rows out."""

@@ -93,6 +93,16 @@ def measure(model: str, setup: TrainSetup, timeout_s: float = 600) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def measure_all(model: str, setups: list[TrainSetup], workers: int = 2, timeout_s: float = 600) -> list[dict]:
+    """`measure` of every setup, in order, `workers` fresh processes at a time. A probe spends most of its
+    seconds starting Python and importing torch on one core, so two at once on 2 cores take about half the
+    time; each peak is its own process's, whatever runs beside it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda setup: measure(model, setup, timeout_s), setups))
+
+
 # --------------------------------------------------------------------------------------------------------------
 # The predictor
 # --------------------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from .device import bf16_is_fast, pick_device
 from .errors import ConfigError
 from .dpo import AlignmentSettings, DPOSettings
 from .forgetting import ForgettingSettings
@@ -37,7 +38,7 @@ class Profile:
     eval_per_task: int = 50  # test examples per task for accuracy (generation is the slow part)
     seeds: tuple[int, ...] = (0, 1, 2)  # repeated runs, to tell an effect from seed-to-seed spread
     live_seeds: tuple[int, ...] | None = None  # the seeds the long experiments (ftlab.seedstore) train live; the
-    # others come from bench/results/seeds_<experiment>_<profile>.json, trusted once each live seed matches its twin
+    # others come from bench/results/seeds_<experiment>_<profile>_<precision>.json, trusted once each live seed matches its twin
     max_new_tokens: int = 24
     # notebook 05: every method's options, and its learning rate from the sweep in bench/peft_lr_sweep.py
     peft: PeftOptions = field(default_factory=lambda: PeftOptions(lora_targets=LINEARS))
@@ -66,6 +67,12 @@ class Profile:
     # notebook 07 (preference alignment): the DPO recipe on top of notebook 01's SFT model, the betas compared,
     # and how many training / held-out pairs and test rows
     dpo: AlignmentSettings = field(default_factory=AlignmentSettings)
+
+    @property
+    def precision(self) -> str:
+        """'bf16' or 'fp32': what this profile's training computes in. Runs differ between the two, so stored
+        seeds (ftlab.seedstore) are kept per precision."""
+        return "bf16" if self.sft.bf16 else "fp32"
 
 
 PROFILES: dict[str, Profile] = {
@@ -148,9 +155,25 @@ def default_profile_name() -> str:
 
 
 def active(name: str | None = None) -> Profile:
-    """The profile in force; an unknown name is an error that lists the known ones."""
+    """The profile in force, fitted to this machine (`for_this_machine`); an unknown name is an error that
+    lists the known ones."""
     name = name or default_profile_name()
     if name not in PROFILES:
         raise UnknownProfile(f"unknown profile {name!r} (the FTLAB_PROFILE environment variable or "
                              f"active(name)); choose one of {', '.join(sorted(PROFILES))}")
-    return PROFILES[name]
+    return for_this_machine(PROFILES[name])
+
+
+def for_this_machine(profile: Profile) -> Profile:
+    """`profile` as this machine should run it: its bf16 settings were measured where bf16 runs in hardware
+    (a GPU, or a CPU with AVX-512 BF16); elsewhere bf16 is emulated and fp32 is far faster, so they switch off."""
+    return profile if bf16_is_fast(pick_device()) else in_fp32(profile)
+
+
+def in_fp32(profile: Profile) -> Profile:
+    """`profile` with every bf16 setting it trains or measures with on the CPU switched to fp32."""
+    return replace(profile, sft=replace(profile.sft, bf16=False),
+                   pretrain_demo=replace(profile.pretrain_demo, bf16=False),
+                   dpo=replace(profile.dpo, dpo=replace(profile.dpo.dpo, bf16=False)),
+                   memory_checks=tuple(replace(c, precision="fp32") if c.device == "cpu" else c
+                                       for c in profile.memory_checks))

@@ -4,7 +4,8 @@ file only when every live run reproduces its stored twin.
 A notebook needs several seeds to tell an effect from seed-to-seed noise, but on 2 CPU cores every extra seed
 of every arm costs the learner minutes. So the profile names the seeds trained live (`Profile.live_seeds`);
 `python bench/stored_seeds.py <experiment>` runs every seed of every arm with the same function the notebook
-calls and stores the results in `bench/results/seeds_<experiment>_<profile>.json`. The notebook re-runs its live
+calls and stores the results in `bench/results/seeds_<experiment>_<profile>_<precision>.json` (bf16 and fp32
+runs differ, and which one a machine trains in depends on its hardware: `profiles.for_this_machine`). The notebook re-runs its live
 seeds and compares each with its stored twin (same arm, seed, settings, data and code): training is
 deterministic on a CPU, so a twin that disagrees means the file is stale, and the notebook stops.
 """
@@ -45,7 +46,7 @@ class Experiment:
     """Arms x seeds of one notebook's measurement: how to run one (arm, seed), what the results depend on
     (`inputs`: settings and data, hashed into the stored file's key) and how closely twins must agree."""
 
-    name: str  # e.g. "05-peft"; the stored file is bench/results/seeds_<name>_<profile>.json
+    name: str  # e.g. "05-peft"; the stored file is bench/results/seeds_<name>_<profile>_<precision>.json
     profile: object
     arms: tuple[str, ...]
     run: Run
@@ -66,7 +67,7 @@ class Experiment:
     def store(self) -> list[dict]:
         """Run and store every arm x seed not stored yet (bench/stored_seeds.py)."""
         jobs = [(a, s) for a in self.arms for s in self.profile.seeds]
-        return store_runs(self.name, self.key, jobs, self.run, results_path(self.name, self.profile.name))
+        return store_runs(self.name, self.key, jobs, self.run, results_path(self.key))
 
 
 def env_live_seeds(default: tuple[int, ...] | None) -> tuple[int, ...] | None:
@@ -82,17 +83,20 @@ def env_live_seeds(default: tuple[int, ...] | None) -> tuple[int, ...] | None:
         raise ValueError(f"FTLAB_LIVE_SEEDS={value!r}: expected 'all' or seeds like '0,1'") from None
 
 
-def results_path(experiment: str, profile_name: str) -> Path:
+def results_path(key: dict) -> Path:
+    """bench/results/seeds_<experiment>_<profile>_<precision>.json for an `experiment_key`."""
     from .paths import REPO_ROOT
 
-    return REPO_ROOT / "bench" / "results" / f"seeds_{experiment}_{profile_name}.json"
+    name = f"seeds_{key['experiment']}_{key['profile']}_{key['precision']}.json"
+    return REPO_ROOT / "bench" / "results" / name
 
 
 def experiment_key(experiment: str, profile, inputs) -> dict:
-    """What stored runs depend on: the profile's model and the experiment's inputs (its settings and data).
-    A stored file with another key is stale and is refused."""
+    """What stored runs depend on: the profile's model and precision and the experiment's inputs (its settings
+    and data). A stored file with another key is stale and is refused."""
     blob = json.dumps([profile.model, inputs], sort_keys=True, default=repr).encode()
-    return {"experiment": experiment, "profile": profile.name, "sha256": hashlib.sha256(blob).hexdigest()[:16]}
+    return {"experiment": experiment, "profile": profile.name, "precision": profile.precision,
+            "sha256": hashlib.sha256(blob).hexdigest()[:16]}
 
 
 LOCAL_KEYS = ("card_path",)  # where a run card lies on the machine that made it: meaningless anywhere else
@@ -143,8 +147,10 @@ def store_runs(experiment: str, key: dict, jobs: Iterable[tuple[str, int]], run:
 
 def load_runs(experiment: str, key: dict) -> list[dict]:
     """The stored runs; a missing or stale file is an error that gives the command that makes it."""
-    path = results_path(experiment, key["profile"])
+    path = results_path(key)
     command = f"FTLAB_PROFILE={key['profile']} python bench/stored_seeds.py {experiment}"
+    if key["precision"] == "fp32":
+        command = f"FTLAB_BF16=off {command}"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run `{command}`")
     saved = json.loads(path.read_text())
@@ -178,13 +184,13 @@ def live_and_stored(experiment: str, key: dict, arms: Iterable[str], seeds: Iter
           + ", ".join(f"{m} {gap:.2g} (allowed {tolerance[m]:g})" for m, gap in gaps.items()))
     stale = {m: g for m, g in gaps.items() if g > tolerance[m]}
     if stale:
-        raise AssertionError(f"live runs differ from {results_path(experiment, key['profile']).name} by {stale}: "
+        raise AssertionError(f"live runs differ from {results_path(key).name} by {stale}: "
                              f"the stored file is stale (re-run `python bench/stored_seeds.py {experiment}`) or this "
                              "machine computes differently (another CPU); FTLAB_LIVE_SEEDS=all trains every seed live")
     by_job = {(r["arm"], r["seed"]): r for r in stored}
     missing = [(a, s) for a in arms for s in seeds if s not in live_seeds and (a, s) not in by_job]
     if missing:
-        raise ValueError(f"{results_path(experiment, key['profile']).name} lacks runs {missing}: re-run "
+        raise ValueError(f"{results_path(key).name} lacks runs {missing}: re-run "
                          f"`python bench/stored_seeds.py {experiment}`")
     live_by_job = {(r["arm"], r["seed"]): r for r in live}
     return [live_by_job.get((a, s)) or by_job[a, s] for a in arms for s in seeds]

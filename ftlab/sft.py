@@ -177,9 +177,10 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
         val_rows = validate_rows(val_rows, f"{name}: validation rows", tokenizer, settings.max_length)
     device = pick_device()
     if val_rows and device.type == "cpu" and getattr(model, "is_loaded_in_4bit", False):
-        warnings.warn("bitsandbytes on CPU silently stops the gradients of a 4-bit model's adapters after any "
-                      "forward pass without gradients (an evaluation), so this run does not evaluate while it "
-                      "trains; evaluate it afterwards.", RuntimeWarning, stacklevel=2)
+        warnings.warn("bitsandbytes on a CPU with AVX-512 BF16 silently stops the gradients of a 4-bit model's "
+                      "adapters after any forward pass without gradients (an evaluation), so this run does not "
+                      "evaluate while it trains, on any CPU (runs stay alike across machines); evaluate it "
+                      "afterwards.", RuntimeWarning, stacklevel=2)
         val_rows = None
     if settings.padding_free and _prepends_virtual_tokens(model):
         raise ValueError(f"{name}: padding-free batches pack several rows into one sequence, but prefix and prompt "

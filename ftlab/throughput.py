@@ -36,6 +36,11 @@ def cached_peak_flops(dtype: torch.dtype, device_type: str) -> float:
     return matmul_peak_flops(dtype, n=n, seconds=1.0, device=device_type)
 
 
+def precision_peak_flops(bf16: bool, device: torch.device | str = "cpu") -> float:
+    """The matmul peak of the precision a run computed in (bf16 autocast or fp32), measured once per process."""
+    return cached_peak_flops(torch.bfloat16 if bf16 else torch.float32, torch.device(device).type)
+
+
 def training_flops_per_token(model: torch.nn.Module) -> float:
     """4·N + 2·N_trainable (6·N when everything trains): the module docstring's convention."""
     total = sum(_logical_numel(p) for p in model.parameters())
@@ -53,10 +58,9 @@ def _logical_numel(param: torch.Tensor) -> int:
 def run_mfu(model: torch.nn.Module, tokens_per_s: float, bf16: bool, device: torch.device | str) -> dict:
     """MFU of a training run against the matmul peak of the precision its matmuls ran in (bf16 under
     autocast, else fp32), measured in this process; the fp32 figure too, for comparison across precisions."""
-    device_type = torch.device(device).type
     flops = training_flops_per_token(model) * tokens_per_s
-    peak_fp32 = cached_peak_flops(torch.float32, device_type)
-    peak = cached_peak_flops(torch.bfloat16, device_type) if bf16 else peak_fp32
+    peak_fp32 = precision_peak_flops(False, device)
+    peak = precision_peak_flops(bf16, device)
     return {"mfu": flops / peak, "peak_flops": peak, "peak_dtype": "bf16" if bf16 else "fp32",
             "model_flops_per_s": flops, "flops_per_token": training_flops_per_token(model),
             "fp32_peak_flops": peak_fp32, "mfu_vs_fp32_peak": flops / peak_fp32}

@@ -42,6 +42,13 @@ def test_prediction_agrees_with_a_measured_training_step(setup):
     assert abs(predicted.total - measured["peak_bytes"]) / measured["peak_bytes"] < 0.05
 
 
+def test_probes_two_at_a_time_measure_what_one_at_a_time_does():
+    setups = [TrainSetup(method="full", batch_size=2, seq_len=64), TrainSetup(method="ia3", batch_size=4, seq_len=32)]
+    alone = [memory.measure("tiny", s)["peak_bytes"] for s in setups]
+    together = [r["peak_bytes"] for r in memory.measure_all("tiny", setups, workers=2)]
+    assert together == alone and alone[0] != alone[1]  # same peaks, in the order asked
+
+
 def test_live_tensor_bytes_and_profiled_rise_see_real_allocations():
     from ftlab.memprobe import live_tensor_bytes, profiled_rise
 

@@ -38,3 +38,44 @@ def test_profile_comes_from_the_environment(monkeypatch):
     assert profiles.active().name == "tiny"  # no CUDA here
     with pytest.raises(KeyError, match="choose one of"):
         profiles.active("huge")
+
+
+def test_bf16_follows_the_cpu_flags_and_ftlab_bf16_overrides_them(monkeypatch):
+    from ftlab import device
+    from ftlab.errors import ConfigError
+
+    monkeypatch.delenv("FTLAB_BF16", raising=False)
+    monkeypatch.setattr(device, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert not device.bf16_is_fast("cpu")
+    monkeypatch.setattr(device, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    assert device.bf16_is_fast("cpu")
+    monkeypatch.setenv("FTLAB_BF16", "off")
+    assert not device.bf16_is_fast("cpu")
+    monkeypatch.setenv("FTLAB_BF16", "maybe")
+    with pytest.raises(ConfigError, match="FTLAB_BF16"):
+        device.bf16_is_fast("cpu")
+
+
+def test_bf16_is_chosen_exactly_where_it_is_measured_faster_than_fp32(monkeypatch):
+    """The CPU-flag rule against this machine's own matmuls: bf16 ran 100x slower than fp32 on an AVX2 CPU and
+    4x faster on one with AVX-512 BF16, so the two must agree wherever the tests run."""
+    import torch
+
+    from ftlab.device import bf16_is_fast
+    from ftlab.throughput import matmul_peak_flops
+
+    monkeypatch.delenv("FTLAB_BF16", raising=False)
+    bf16 = matmul_peak_flops(torch.bfloat16, n=512, seconds=0.5)
+    fp32 = matmul_peak_flops(torch.float32, n=512, seconds=0.5)
+    assert bf16_is_fast("cpu") == (bf16 > fp32), f"bf16 {bf16 / 1e9:.1f} vs fp32 {fp32 / 1e9:.1f} GFLOP/s"
+
+
+def test_the_active_profile_trains_in_fp32_where_bf16_is_emulated(monkeypatch):
+    monkeypatch.setenv("FTLAB_BF16", "off")
+    tiny = profiles.active("tiny")
+    assert (tiny.precision, tiny.sft.bf16, tiny.dpo.dpo.bf16, tiny.pretrain_demo.bf16) == ("fp32", False, False, False)
+    smol = profiles.active("smol")
+    assert {c.precision for c in smol.memory_checks} == {"fp32"}
+    assert {c.precision for c in profiles.PROFILES["smol"].memory_checks} == {"fp32", "mixed", "bf16"}
+    monkeypatch.setenv("FTLAB_BF16", "on")
+    assert profiles.active("tiny") == profiles.PROFILES["tiny"] and profiles.active("tiny").precision == "bf16"

@@ -90,16 +90,19 @@ def test_settings_key_keeps_only_changed_fields():
     assert settings_key(SFTSettings(learning_rate=1e-3, bf16=True)) == {"learning_rate": 1e-3, "bf16": True}
 
 
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])  # CI's CPU may or may not have bf16 in hardware
 @pytest.mark.parametrize("name", ["01-sft", "03-forgetting", "05-peft", "06-domain"])  # 02 needs embeddings: nb02
-def test_committed_stored_seeds_are_current_and_hold_the_checked_metrics(name):
+def test_committed_stored_seeds_are_current_and_hold_the_checked_metrics(name, precision):
     """A stale key or a row without a metric its twin check compares would stop the notebook in CI."""
     import json
 
+    from ftlab.profiles import PROFILES, in_fp32
     from ftlab.seedstore import experiment, results_path
 
-    profile = active("tiny")
+    profile = PROFILES["tiny"] if precision == "bf16" else in_fp32(PROFILES["tiny"])
     exp = experiment(name, profile)
-    saved = json.loads(results_path(name, profile.name).read_text())
+    assert exp.key["precision"] == precision
+    saved = json.loads(results_path(exp.key).read_text())
     assert saved["key"] == exp.key, f"stale: python bench/stored_seeds.py {name}"
     assert {(r["arm"], r["seed"]) for r in saved["rows"]} == {(a, s) for a in exp.arms for s in profile.seeds}
     for row in saved["rows"]:
