@@ -30,6 +30,7 @@ class Profile:
     name: str
     model: str  # "tiny", "smol", or a hub id
     description: str
+    gpu_only: bool = False  # its settings are a GPU's even where it is looked at from a CPU (launch planning)
     pretrain_demo: PretrainConfig = field(default_factory=PretrainConfig)  # the live run in notebook 00
     pretrain_demo_docs: int = 20_000  # documents of data/general the live run trains on
     sft: SFTSettings = field(default_factory=SFTSettings)  # notebook 01's runs
@@ -128,7 +129,7 @@ PROFILES: dict[str, Profile] = {
                        TrainSetup(method="qlora", precision="bf16", batch_size=4, seq_len=256)),
     ),
     "gpu": Profile(
-        name="gpu", model="HuggingFaceTB/SmolLM2-360M",
+        name="gpu", model="HuggingFaceTB/SmolLM2-360M", gpu_only=True,
         description="a CUDA GPU with internet access to the hub (model downloaded once, then cached)",
         pretrain_demo=replace(BASE_PRETRAIN, steps=1000, compile=False),
         sft=SFTSettings(learning_rate=2e-5, epochs=3, batch_size=16, max_length=512, bf16=True, eval_steps=100),
@@ -166,8 +167,12 @@ def active(name: str | None = None) -> Profile:
 
 def for_this_machine(profile: Profile) -> Profile:
     """`profile` as this machine should run it: its bf16 settings were measured where bf16 runs in hardware
-    (a GPU, or a CPU with AVX-512 BF16); elsewhere bf16 is emulated and fp32 is far faster, so they switch off."""
-    return profile if bf16_is_fast(pick_device()) else in_fp32(profile)
+    (a GPU, or a CPU with AVX-512 BF16); elsewhere bf16 is emulated and fp32 is far faster, so they switch off.
+    A `gpu_only` profile keeps its GPU's settings (`launch-command` plans GPU runs from a laptop)."""
+    device = pick_device()
+    if profile.gpu_only and device.type != "cuda":
+        return profile
+    return profile if bf16_is_fast(device) else in_fp32(profile)
 
 
 def in_fp32(profile: Profile) -> Profile:

@@ -79,3 +79,9 @@ def test_the_active_profile_trains_in_fp32_where_bf16_is_emulated(monkeypatch):
     assert {c.precision for c in profiles.PROFILES["smol"].memory_checks} == {"fp32", "mixed", "bf16"}
     monkeypatch.setenv("FTLAB_BF16", "on")
     assert profiles.active("tiny") == profiles.PROFILES["tiny"] and profiles.active("tiny").precision == "bf16"
+
+
+def test_the_gpu_profile_keeps_its_gpu_precision_when_planned_from_a_cpu(monkeypatch):
+    monkeypatch.setenv("FTLAB_BF16", "off")
+    monkeypatch.setenv("FTLAB_DEVICE", "cpu")
+    assert profiles.active("gpu") == profiles.PROFILES["gpu"] and profiles.active("gpu").precision == "bf16"
