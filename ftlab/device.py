@@ -12,7 +12,7 @@ from .errors import ConfigError
 
 # CPU features that give bf16 matmuls in hardware (x86: AVX-512 BF16, AMX). Without them PyTorch emulates bf16:
 # 1024² matmuls ran at 0.94 GFLOP/s in bf16 against 101 in fp32 on a 2-core AVX2 AMD EPYC (2026-11-30), while a
-# 2-core Xeon with AVX-512 BF16 ran bf16 at 957 and fp32 at 217 (2026-11-29).
+# 2-core CPU with AVX-512 BF16 ran bf16 at 957 and fp32 at 217 (2026-11-29).
 BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 

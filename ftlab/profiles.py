@@ -39,7 +39,8 @@ class Profile:
     eval_per_task: int = 50  # test examples per task for accuracy (generation is the slow part)
     seeds: tuple[int, ...] = (0, 1, 2)  # repeated runs, to tell an effect from seed-to-seed spread
     live_seeds: tuple[int, ...] | None = None  # the seeds the long experiments (ftlab.seedstore) train live; the
-    # others come from bench/results/seeds_<experiment>_<profile>_<precision>.json, trusted once each live seed matches its twin
+    # others come from bench/results/seeds_<experiment>_<profile>_<precision>.json, trusted once each live seed
+    # matches its twin
     max_new_tokens: int = 24
     # notebook 05: every method's options, and its learning rate from the sweep in bench/peft_lr_sweep.py
     peft: PeftOptions = field(default_factory=lambda: PeftOptions(lora_targets=LINEARS))

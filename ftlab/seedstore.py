@@ -5,9 +5,10 @@ A notebook needs several seeds to tell an effect from seed-to-seed noise, but on
 of every arm costs the learner minutes. So the profile names the seeds trained live (`Profile.live_seeds`);
 `python bench/stored_seeds.py <experiment>` runs every seed of every arm with the same function the notebook
 calls and stores the results in `bench/results/seeds_<experiment>_<profile>_<precision>.json` (bf16 and fp32
-runs differ, and which one a machine trains in depends on its hardware: `profiles.for_this_machine`). The notebook re-runs its live
-seeds and compares each with its stored twin (same arm, seed, settings, data and code): training is
-deterministic on a CPU, so a twin that disagrees means the file is stale, and the notebook stops.
+runs differ, and which one a machine trains in depends on its hardware: `profiles.for_this_machine`). The
+notebook re-runs its live seeds and compares each with its stored twin (same arm, seed, settings, data and
+code): training is deterministic on a CPU, so a twin that disagrees means the file is stale, and the notebook
+stops.
 """
 from __future__ import annotations
 
