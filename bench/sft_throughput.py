@@ -47,7 +47,8 @@ def trl_defaults(out_dir: str, steps: int, seed: int, **changes) -> tuple[type, 
 def ftlab_config(profile, out_dir: str, steps: int, seed: int, **changes) -> tuple[type, SFTConfig]:
     """ftlab's trainer and SFTConfig for the profile, with `changes` to its SFTSettings."""
     settings = replace(profile.sft, max_steps=steps, seed=seed, progress=False, **changes)
-    trainer = functools.partial(FtlabSFTTrainer, model_loss=not settings.fused_lm_head)
+    trainer = functools.partial(FtlabSFTTrainer, model_loss=not settings.fused_lm_head,
+                                row_attention=settings.row_attention)
     return trainer, sft_config(settings, out_dir, has_eval=False, device=DEVICE)
 
 
@@ -96,6 +97,8 @@ def main(argv=None) -> None:
                 lambda o, n, s: ftlab_config(profile, o, n, s, padding_free=not sft.padding_free),
             f"ftlab, bf16 autocast {'off' if sft.bf16 else 'on'}":
                 lambda o, n, s: ftlab_config(profile, o, n, s, bf16=not sft.bf16),
+            f"ftlab, row attention {'off' if sft.row_attention else 'on'}":
+                lambda o, n, s: ftlab_config(profile, o, n, s, row_attention=not sft.row_attention),
             "ftlab + gradient checkpointing": lambda o, n, s: ftlab_config(profile, o, n, s,
                                                                            activation_checkpointing=True),
             f"ftlab, TRL's fused LM head {'off' if sft.fused_lm_head else 'on'}":

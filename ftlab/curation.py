@@ -707,9 +707,10 @@ ARMS = ("curated", "random", "longest", "full")
 def context_filter(rows: list[dict], tokenizer, max_tokens: int) -> tuple[list[dict], StepReport]:
     """Drop conversations longer than the training context (`max_tokens` after the chat template): the
     trainer refuses them, so every arm, curated or not, starts from rows that fit."""
+    from .tokencache import templated
+
     started = time.perf_counter()
-    lengths = [len(tokenizer.apply_chat_template(r["messages"], tokenize=True, return_dict=True)["input_ids"])
-               for r in rows]
+    lengths = [len(templated(tokenizer, r["messages"], tokenize=True, return_dict=True)["input_ids"]) for r in rows]
     return split_rows("context", rows, [n > max_tokens for n in lengths], (), started,
                       {"max_tokens": max_tokens, "longest_tokens": max(lengths, default=0)})
 

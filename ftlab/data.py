@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .jsonl import read_jsonl
+from .tokencache import templated
 
 ROLES = ("system", "user", "assistant")
 
@@ -75,7 +76,7 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", tokenizer=None,
             _fail(source, row_no, "expected an object with a 'messages' list")
         validate_messages(row["messages"], source, row_no)
         if tokenizer is not None and max_tokens is not None:
-            n = len(tokenizer.apply_chat_template(row["messages"], tokenize=True, return_dict=True)["input_ids"])
+            n = len(templated(tokenizer, row["messages"], tokenize=True, return_dict=True)["input_ids"])
             if n > max_tokens:
                 _fail(source, row_no, f"{n} tokens after the chat template, over the limit of {max_tokens}; "
                                       "shorten it or raise max_length")

@@ -201,14 +201,14 @@ def encode_pair(tokenizer, pair: dict) -> tuple[list[int], list[int], list[int]]
     """(prompt ids, chosen ids, rejected ids) through the chat template, split where TRL splits them: the
     prompt with the assistant header, the response with its end-of-turn token."""
     from .preferences import to_conversational
+    from .tokencache import templated
 
     conv = to_conversational(pair)
-    prompt = tokenizer.apply_chat_template(conv["prompt"], add_generation_prompt=True, tokenize=True,
-                                           return_dict=True)["input_ids"]
+    prompt = templated(tokenizer, conv["prompt"], add_generation_prompt=True, tokenize=True,
+                       return_dict=True)["input_ids"]
     out = [prompt]
     for side in ("chosen", "rejected"):
-        full = tokenizer.apply_chat_template(conv["prompt"] + conv[side], tokenize=True,
-                                             return_dict=True)["input_ids"]
+        full = templated(tokenizer, conv["prompt"] + conv[side], tokenize=True, return_dict=True)["input_ids"]
         if full[:len(prompt)] != prompt:
             raise ValueError(f"pair {pair.get('id')}: the templated prompt is not a prefix of prompt + {side}")
         out.append(full[len(prompt):])

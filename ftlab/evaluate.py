@@ -7,6 +7,7 @@ import re
 import torch
 
 from .pretrain import fixed_blocks, mean_loss, token_stream
+from .tokencache import templated
 
 WORD = re.compile(r"[A-Za-z]+")
 
@@ -46,8 +47,7 @@ def token_f1(prediction: str, reference: str) -> float:
 
 def chat_prompts(tokenizer, rows: list[dict]) -> list[str]:
     """Each row's conversation up to (not including) the last assistant turn, ready for generation."""
-    return [tokenizer.apply_chat_template(r["messages"][:-1], tokenize=False, add_generation_prompt=True)
-            for r in rows]
+    return [templated(tokenizer, r["messages"][:-1], tokenize=False, add_generation_prompt=True) for r in rows]
 
 
 def stop_ids(tokenizer) -> list[int]:
@@ -101,8 +101,8 @@ def response_loss(model, tokenizer, rows: list[dict], batch_size: int = 32) -> f
     total, count = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(rows), batch_size):
-            encs = [tokenizer.apply_chat_template(r["messages"], tokenize=True, return_dict=True,
-                                                  return_assistant_tokens_mask=True) for r in rows[i:i + batch_size]]
+            encs = [templated(tokenizer, r["messages"], tokenize=True, return_dict=True,
+                              return_assistant_tokens_mask=True) for r in rows[i:i + batch_size]]
             width = max(len(e["input_ids"]) for e in encs)
             ids = torch.full((len(encs), width), tokenizer.pad_token_id)
             mask = torch.zeros((len(encs), width), dtype=torch.bool)

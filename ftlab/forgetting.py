@@ -249,7 +249,9 @@ def with_replay(task_rows: list[dict], general_docs: list[dict], ratio: float, s
 
 
 def _templated_length(tokenizer, row: dict) -> int:
-    return len(tokenizer.apply_chat_template(row["messages"], tokenize=True, return_dict=True)["input_ids"])
+    from .tokencache import templated
+
+    return len(templated(tokenizer, row["messages"], tokenize=True, return_dict=True)["input_ids"])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -362,7 +364,7 @@ def run_ewc_sft(model, tokenizer, train_rows: list[dict], settings, out_dir: Pat
     datasets.disable_progress_bars()
     trainer = EWCTrainer(model=model, args=sft_config(settings, out_dir, False, device), train_dataset=to_dataset(rows),
                          processing_class=tokenizer, callbacks=callbacks, ewc=ewc,
-                         model_loss=not settings.fused_lm_head)
+                         model_loss=not settings.fused_lm_head, row_attention=settings.row_attention)
     start = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - start

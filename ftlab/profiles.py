@@ -87,7 +87,9 @@ PROFILES: dict[str, Profile] = {
         # A 3.4 M model needs a far larger learning rate than the 2e-5 recipe for billion-parameter models
         # (notebook 01 measures 2e-5 too); 100 steps x 16 examples is 0.8 epoch of 500 examples per task.
         # bench/sft_throughput.py (2026-11-29, 30 steps, median of 3): padding-free batches 3,216 vs 2,722
-        # tokens/s padded; bf16 autocast on top 4,294 tokens/s; validation loss equal within 0.002.
+        # tokens/s padded; bf16 autocast on top 4,294 tokens/s; validation loss equal within 0.002. Row attention on
+        # padding-free batches (ftlab.attention, on by default; 2026-11-30, AVX2, fp32, 20 steps, median of 2):
+        # 2,401 vs 1,716 tokens/s, validation loss equal.
         sft=SFTSettings(learning_rate=1e-3, max_steps=100, batch_size=16, warmup_ratio=0.1, max_length=256,
                         bf16=True, eval_steps=25, logging_steps=10, padding_free=True, fused_lm_head=False),
         # bench/peft_lr_sweep.py (2026-11-29, seed 0, 100 validation rows): the rate with the lowest validation

@@ -18,12 +18,14 @@ from transformers import Trainer
 from transformers.trainer_utils import SchedulerType
 from trl import SFTConfig, SFTTrainer
 
+from .attention import within_rows
 from .checkpoints import CompleteCheckpointMarker, prepare_resume
 from .data import validate_rows
 from .device import fsdp_shards, pick_device
 from .errors import ConfigError, number_in, one_of, positive_number, whole_number
 from .runcard import make_card, reset_peak_memory, write_card
 from .throughput import run_mfu
+from .tokencache import prepared
 from .tokenizer import IM_END
 
 
@@ -45,6 +47,8 @@ class SFTSettings:
     activation_checkpointing: bool = False  # TRL turns it on by default: saves memory, re-computes activations
     padding_free: bool = False  # batch rows end to end with no pad tokens (TRL; a block-diagonal mask keeps
     # the rows apart under SDPA). Profiles turn it on where it was measured faster.
+    row_attention: bool = True  # padding-free batches: each row attends to its own tokens only (ftlab.attention),
+    # not to the whole packed sequence under a block-diagonal mask; same attention, far fewer products computed
     fused_lm_head: bool = True  # TRL's chunked fused LM head for the training loss; False: the model's own loss
     # (transformers' Trainer.compute_loss), measured faster for small vocabularies on a CPU (bench/sft_throughput.py)
     allow_oom_risk: bool = False  # True: train even when ftlab.memory predicts the run will not fit
@@ -131,9 +135,24 @@ class FtlabSFTTrainer(SFTTrainer):
     logged metrics are the token count and top-1 accuracy. Evaluation always keeps TRL's path and metrics.
     """
 
-    def __init__(self, *args, model_loss: bool = False, **kwargs):
+    def __init__(self, *args, model_loss: bool = False, row_attention: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.model_loss = model_loss
+        self.row_attention = row_attention
+
+    def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
+        """TRL's preparation, done once per process for the same rows and data settings (ftlab.tokencache)."""
+        def prepare():
+            return super(FtlabSFTTrainer, self)._prepare_dataset(dataset, processing_class, args, packing,
+                                                                  formatting_func, dataset_name)
+        if formatting_func is not None or not isinstance(dataset, Dataset):
+            return prepare()
+        return prepared(dataset, processing_class, args, packing, dataset_name, prepare)
+
+    def train(self, *args, **kwargs):
+        """Trainer.train, with padding-free batches attending row by row (ftlab.attention) when asked."""
+        with within_rows(self.model, enabled=self.row_attention and self.args.padding_free):
+            return super().train(*args, **kwargs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not (self.model_loss and model.training):
@@ -190,7 +209,8 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
     reset_peak_memory(device)
     datasets.disable_progress_bars()  # TRL's four tokenizing passes would each draw a bar; the trainer's is enough
     trainer = FtlabSFTTrainer(model=model, args=sft_config(settings, out_dir, bool(val_rows), device),
-                              model_loss=not settings.fused_lm_head, train_dataset=to_dataset(train_rows),
+                              model_loss=not settings.fused_lm_head, row_attention=settings.row_attention,
+                              train_dataset=to_dataset(train_rows),
                               eval_dataset=to_dataset(val_rows) if val_rows else None, processing_class=tokenizer,
                               callbacks=[*(callbacks or []), CompleteCheckpointMarker()])  # e.g. ForgettingCurve
     start = time.perf_counter()
