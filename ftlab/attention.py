@@ -26,12 +26,11 @@ def row_bounds(position_ids: torch.Tensor | None, length: int) -> list[tuple[int
     if position_ids is None or position_ids.shape[0] != 1 or position_ids.shape[-1] != length:
         return None
     ids = position_ids[0]
-    starts = (torch.diff(ids, prepend=ids[:1] - 1) != 1).nonzero().flatten().tolist()
-    if len(starts) <= 1 and (not starts or starts[0] == 0):
+    restarts = (torch.diff(ids, prepend=ids[:1] - 1) != 1).nonzero().flatten().tolist()  # never index 0
+    if not restarts:
         return None
-    if not starts or starts[0] != 0:
-        starts = [0, *starts]
-    return list(zip(starts, [*starts[1:], length]))
+    starts = [0, *restarts]
+    return list(zip(starts, [*restarts, length]))
 
 
 def packed_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None,

@@ -133,6 +133,8 @@ class FtlabSFTTrainer(SFTTrainer):
     vocabularies on a GPU. With `model_loss=True` a training step is transformers' plain `Trainer.compute_loss`
     (the model's cross-entropy, gradient-accumulation and multi-process token averaging included) and the
     logged metrics are the token count and top-1 accuracy. Evaluation always keeps TRL's path and metrics.
+    With `row_attention=True`, padding-free batches attend row by row while it trains (ftlab.attention); TRL's
+    prepared dataset is shared with later trainers on the same rows (ftlab.tokencache).
     """
 
     def __init__(self, *args, model_loss: bool = False, row_attention: bool = False, **kwargs):
