@@ -47,8 +47,7 @@ def trl_defaults(out_dir: str, steps: int, seed: int, **changes) -> tuple[type, 
 def ftlab_config(profile, out_dir: str, steps: int, seed: int, **changes) -> tuple[type, SFTConfig]:
     """ftlab's trainer and SFTConfig for the profile, with `changes` to its SFTSettings."""
     settings = replace(profile.sft, max_steps=steps, seed=seed, progress=False, **changes)
-    trainer = functools.partial(FtlabSFTTrainer, model_loss=not settings.fused_lm_head,
-                                row_attention=settings.row_attention)
+    trainer = functools.partial(FtlabSFTTrainer, **FtlabSFTTrainer.options(settings))
     return trainer, sft_config(settings, out_dir, has_eval=False, device=DEVICE)
 
 

@@ -364,7 +364,7 @@ def run_ewc_sft(model, tokenizer, train_rows: list[dict], settings, out_dir: Pat
     datasets.disable_progress_bars()
     trainer = EWCTrainer(model=model, args=sft_config(settings, out_dir, False, device), train_dataset=to_dataset(rows),
                          processing_class=tokenizer, callbacks=callbacks, ewc=ewc,
-                         model_loss=not settings.fused_lm_head, row_attention=settings.row_attention)
+                         **EWCTrainer.options(settings))
     start = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - start

@@ -137,6 +137,11 @@ class FtlabSFTTrainer(SFTTrainer):
     prepared dataset is shared with later trainers on the same rows (ftlab.tokencache).
     """
 
+    @staticmethod
+    def options(settings: SFTSettings) -> dict:
+        """The trainer's own keyword arguments as `settings` asks for them."""
+        return {"model_loss": not settings.fused_lm_head, "row_attention": settings.row_attention}
+
     def __init__(self, *args, model_loss: bool = False, row_attention: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.model_loss = model_loss
@@ -211,8 +216,7 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
     reset_peak_memory(device)
     datasets.disable_progress_bars()  # TRL's four tokenizing passes would each draw a bar; the trainer's is enough
     trainer = FtlabSFTTrainer(model=model, args=sft_config(settings, out_dir, bool(val_rows), device),
-                              model_loss=not settings.fused_lm_head, row_attention=settings.row_attention,
-                              train_dataset=to_dataset(train_rows),
+                              **FtlabSFTTrainer.options(settings), train_dataset=to_dataset(train_rows),
                               eval_dataset=to_dataset(val_rows) if val_rows else None, processing_class=tokenizer,
                               callbacks=[*(callbacks or []), CompleteCheckpointMarker()])  # e.g. ForgettingCurve
     start = time.perf_counter()
