@@ -13,14 +13,13 @@ responses (`pair_logprobs`), preference accuracy and reward margin (`preference_
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
+from . import sftcache
 from .device import pick_device
 from .evaluate import completion_logprobs
 from .peft_methods import PeftOptions
@@ -155,33 +154,24 @@ def run_dpo(model, tokenizer, pairs: list[dict], settings: DPOSettings, out_dir:
 # The SFT starting point (notebook 01's recipe), trained once and cached
 # ---------------------------------------------------------------------------------------------------------
 
-def sft_cache_key(model_name: str, settings, rows: list[dict]) -> str:
-    """What the SFT starting point depends on: the base, the SFT settings and the training rows."""
-    blob = json.dumps({"model": model_name, "settings": asdict(settings), "rows": [r["id"] for r in rows]},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
 def sft_start(profile, train_rows: list[dict], seed: int = 0, val_rows: list[dict] | None = None,
               name: str = "07-sft-start") -> Path:
-    """The folder of an SFT model trained on `train_rows` with the profile's SFT settings: trained and saved
-    the first time, found under runs/ afterwards (same base, settings and rows). Load it with
-    `ftlab.models.load(str(folder))`, a fresh copy each time."""
+    """The folder of an SFT model trained on `train_rows` with the profile's SFT settings, trained once
+    (`ftlab.sftcache`; notebook 01's first run is this same run, so after notebook 01 it is only loaded). Load
+    it with `ftlab.models.load(str(folder))`, a fresh copy each time."""
     from .models import load
-    from .paths import runs_dir
     from .sft import run_sft
 
     settings = replace(profile.sft, seed=seed)
-    folder = runs_dir() / f"{name}-{profile.name}-{sft_cache_key(profile.model, settings, train_rows)}"
-    if (folder / "model" / "config.json").exists():
-        return folder / "model"
+    cached = sftcache.find(profile.model, settings, train_rows)
+    if cached:
+        return cached / "model"
+    folder = sftcache.folder_for(profile.model, settings, train_rows)
     torch.manual_seed(seed)
     model, tokenizer = load(profile.model, device=pick_device())
     result = run_sft(model, tokenizer, train_rows, settings, folder, val_rows=val_rows, profile=profile.name,
                      name=name)
-    result.model.save_pretrained(folder / "model.partial", safe_serialization=True)
-    tokenizer.save_pretrained(folder / "model.partial")
-    (folder / "model.partial").rename(folder / "model")  # a half-written model is never found as cached
+    sftcache.store(folder, result.model, tokenizer, result.history, result.card, result.card_path)
     return folder / "model"
 
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .paths import MODELS_DIR, REPO_ROOT
+from .paths import MODELS_DIR
 from .peft_methods import PeftOptions, check_method
 
 CONFIG_DIR = Path(__file__).parent / "model_configs"
@@ -83,24 +81,18 @@ def model_config(name_or_path: str):
 
 
 def measure(model: str, setup: TrainSetup, timeout_s: float = 600) -> dict:
-    """The real peak of one training step, in a fresh Python process (so nothing earlier inflates it)."""
-    request = json.dumps({"model": model, "setup": asdict(setup)})
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    done = subprocess.run([sys.executable, "-m", "ftlab.memprobe", request], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout_s)
-    if done.returncode != 0:
-        raise RuntimeError(f"measuring {model} {setup} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """The real peak of one training step, in a fresh process (so nothing earlier inflates it)."""
+    return measure_all(model, [setup], workers=1, timeout_s=timeout_s)[0]
 
 
-def measure_all(model: str, setups: list[TrainSetup], workers: int = 2, timeout_s: float = 600) -> list[dict]:
-    """`measure` of every setup, in order, `workers` fresh processes at a time. A probe spends most of its
-    seconds starting Python and importing torch on one core, so two at once on 2 cores take about half the
-    time; each peak is its own process's, whatever runs beside it."""
-    from concurrent.futures import ThreadPoolExecutor
+def measure_all(model: str, setups: list[TrainSetup], workers: int = 1, timeout_s: float = 600) -> list[dict]:
+    """`measure` of every setup, in order, each in a fresh process forked from a server that has imported
+    torch, transformers and peft once (`ftlab.memprobe.run_probes`). Once imports are paid, a probe keeps 2
+    cores busy, so `workers` > 1 only helps on a bigger machine; each peak is its own process's, whatever runs
+    beside it."""
+    from .memprobe import run_probes
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda setup: measure(model, setup, timeout_s), setups))
+    return run_probes(model, setups, workers, timeout_s)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -91,7 +91,8 @@ def run_method(profile, method: str, seed: int, learning_rate: float, train: lis
     from .sft import fine_tune_and_score
 
     r = fine_tune_and_score(profile, train, None, test, seed, name=f"05-{method}", method=method,
-                            peft_options=profile.peft, learning_rate=learning_rate)
+                            peft_options=profile.peft, learning_rate=learning_rate,
+                            reuse=method == "full")  # the full fine-tune is notebook 01's first run
     model = r["model"]
     trainable, total = trainable_parameters(model)
     row = {"method": method, "seed": seed, "learning_rate": learning_rate,

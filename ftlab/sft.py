@@ -18,6 +18,7 @@ from transformers import Trainer
 from transformers.trainer_utils import SchedulerType
 from trl import SFTConfig, SFTTrainer
 
+from . import sftcache
 from .attention import within_rows
 from .checkpoints import CompleteCheckpointMarker, prepare_resume
 from .data import validate_rows
@@ -264,12 +265,15 @@ def _prepends_virtual_tokens(model) -> bool:
 
 def fine_tune_and_score(profile, train_rows: list[dict], val_rows: list[dict] | None, test_rows: list[dict],
                         seed: int, name: str = "01-sft", method: str = "full", peft_options=None,
-                        generate: bool = True, callbacks: list | None = None, **overrides) -> dict:
+                        generate: bool = True, callbacks: list | None = None, reuse: bool = False,
+                        **overrides) -> dict:
     """Fresh base of the profile (wrapped for a PEFT `method`) -> SFT with the profile's settings (plus
     overrides) -> test scores.
 
     One call is one arm of one seed in an experiment; notebooks repeat it over seeds and arms.
-    `generate=False` skips the greedy answers (the slow part) and scores response loss only.
+    `generate=False` skips the greedy answers (the slow part) and scores response loss only. `reuse=True` (full
+    fine-tuning only) loads the model of an identical run trained before instead of training it again
+    (`ftlab.sftcache`), and saves this one for the next caller.
     """
     from dataclasses import replace
 
@@ -277,20 +281,43 @@ def fine_tune_and_score(profile, train_rows: list[dict], val_rows: list[dict] | 
     from .paths import new_run_dir
     from .peft_methods import VIRTUAL_TOKEN_METHODS, PeftOptions, build
 
+    if reuse and (method != "full" or callbacks):
+        raise ValueError(f"{name}: reuse=True caches full fine-tunes without callbacks only (method {method!r})")
     device = pick_device()
-    torch.manual_seed(seed)  # adapters and virtual tokens are initialised from the seed too
-    model, tokenizer = build(profile.model, method, peft_options or PeftOptions(), device=str(device))
     if method in VIRTUAL_TOKEN_METHODS:
         overrides.setdefault("padding_free", False)  # one row per sequence (run_sft refuses packing)
     settings = replace(profile.sft, seed=seed, **overrides)
-    result = run_sft(model, tokenizer, train_rows, settings, new_run_dir(f"{name}-seed{seed}"), val_rows=val_rows,
-                     profile=profile.name, name=name, callbacks=callbacks)
+    out_dir = new_run_dir(f"{name}-seed{seed}")
+    cached = sftcache.find(profile.model, settings, train_rows) if reuse else None
+    if cached:
+        result, tokenizer = reused_run(cached, out_dir, device)
+        print(f"{name}, seed {seed}: the same run (base, settings, rows, code) was trained before; "
+              f"its model is loaded from {cached}")
+    else:
+        torch.manual_seed(seed)  # adapters and virtual tokens are initialised from the seed too
+        model, tokenizer = build(profile.model, method, peft_options or PeftOptions(), device=str(device))
+        result = run_sft(model, tokenizer, train_rows, settings, out_dir, val_rows=val_rows, profile=profile.name,
+                         name=name, callbacks=callbacks)
+        if reuse:
+            sftcache.store(sftcache.folder_for(profile.model, settings, train_rows), result.model, tokenizer,
+                           result.history, result.card, result.card_path)
     scored = (task_scores(result.model, tokenizer, test_rows, profile.max_new_tokens) if generate
               else {"scores": None, "answers": None})
     return {"seed": seed, "settings": settings, "history": result.history, "scores": scored["scores"],
             "answers": scored["answers"], "response_loss": response_loss(result.model, tokenizer, test_rows),
             "tokens_per_s": result.card["tokens_per_s"], "wall_time_s": result.card["wall_time_s"],
             "card": result.card, "card_path": result.card_path, "model": result.model, "tokenizer": tokenizer}
+
+
+def reused_run(folder: Path, out_dir: Path, device) -> tuple[SFTResult, object]:
+    """A cached run (`ftlab.sftcache`) as this run's result: its model and tokenizer loaded from `folder`, its
+    history and card, and a card in `out_dir` that says where it came from."""
+    from .models import load
+
+    model, tokenizer = load(str(folder / "model"), device=device)
+    saved = sftcache.saved_run(folder)
+    card = {**saved["card"], "reused_from": str(folder)}
+    return SFTResult(model, saved["history"], card, write_card(card, "runcard", out_dir)), tokenizer
 
 
 def show_loss_tokens(tokenizer, messages: list[dict]) -> str:
@@ -328,7 +355,8 @@ def sft_experiment(profile, train: list[dict], val: list[dict], test: list[dict]
 
     def run(arm: str, seed: int) -> dict:
         name = "01-sft" if arm == "assistant-only" else f"01-sft-{arm}"
-        result = fine_tune_and_score(profile, train, val, test, seed, name=name, **SFT_ARMS[arm])
+        result = fine_tune_and_score(profile, train, val, test, seed, name=name, reuse=arm == "assistant-only",
+                                     **SFT_ARMS[arm])  # notebooks 05 and 07 start from the same run
         return {**result, "accuracy": result["scores"]["overall"]["accuracy"]}
 
     inputs = {"sft": settings_key(profile.sft), "max_new_tokens": profile.max_new_tokens, "train": train, "val": val,

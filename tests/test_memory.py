@@ -49,6 +49,31 @@ def test_probes_two_at_a_time_measure_what_one_at_a_time_does():
     assert together == alone and alone[0] != alone[1]  # same peaks, in the order asked
 
 
+def test_a_probe_forked_from_the_warm_server_measures_what_a_cold_process_does():
+    import json
+    import subprocess
+    import sys
+    from dataclasses import asdict
+
+    setup = TrainSetup(method="lora", batch_size=2, seq_len=64)
+    cold = subprocess.run([sys.executable, "-m", "ftlab.memprobe", json.dumps({"model": "tiny", "setup": asdict(setup)})],
+                          capture_output=True, text=True, check=True)
+    cold_peak = json.loads(cold.stdout.strip().splitlines()[-1])["peak_bytes"]
+    warm = [memory.measure("tiny", setup)["peak_bytes"] for _ in range(2)]  # the second reuses the server
+    assert warm == [cold_peak, cold_peak] and cold_peak > 0
+
+
+def test_a_failing_or_overrunning_probe_is_an_error_naming_its_setup():
+    bad = TrainSetup(method="full", batch_size=2, seq_len=64, optimizer="adamw")
+    object.__setattr__(bad, "optimizer", "no-such-optimizer")  # past TrainSetup's own check, to fail in the probe
+    with pytest.raises(RuntimeError, match="no-such-optimizer(.|\\n)*unknown optimizer"):
+        memory.measure("tiny", bad)
+    with pytest.raises(RuntimeError, match=r"killed after 1 s"):
+        memory.measure("tiny", TrainSetup(method="full", batch_size=8, seq_len=256), timeout_s=1)
+    ok = TrainSetup(method="full", batch_size=2, seq_len=64)
+    assert memory.measure("tiny", ok)["peak_bytes"] > 0  # the server still serves
+
+
 def test_live_tensor_bytes_and_profiled_rise_see_real_allocations():
     from ftlab.memprobe import live_tensor_bytes, profiled_rise
 
