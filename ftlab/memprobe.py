@@ -158,9 +158,13 @@ def run_probes(model_name: str, setups: list[TrainSetup], workers: int, timeout_
         server = _warm_server()
         request = {"model": model_name, "setups": [asdict(s) for s in setups], "workers": workers,
                    "threads": max(1, torch.get_num_threads() // workers), "timeout_s": timeout_s, "folder": folder}
-        server.stdin.write(json.dumps(request) + "\n")
-        server.stdin.flush()
-        reply = server.stdout.readline()
+        try:
+            server.stdin.write(json.dumps(request) + "\n")
+            server.stdin.flush()
+            reply = server.stdout.readline()
+        except BaseException:  # e.g. an interrupted notebook cell: a late reply must never answer the next request
+            server.kill()
+            raise
         if not reply:
             raise RuntimeError(f"the memory probe server stopped:\n{_tail(_SERVER_LOG)}")
         results = []
@@ -176,20 +180,23 @@ def run_probes(model_name: str, setups: list[TrainSetup], workers: int, timeout_
 
 
 _SERVER: subprocess.Popen | None = None
+_SERVER_OWNER = 0  # the process that started _SERVER
 _SERVER_LOCK = threading.Lock()
-_SERVER_LOG = os.path.join(tempfile.gettempdir(), f"ftlab-memprobe-{os.getpid()}.log")
+_SERVER_LOG = ""  # its stderr: a crash of the server itself is reported from here
 
 
 def _warm_server() -> subprocess.Popen:
     """This process's probe server (`serve`), started on first use and kept until this process exits."""
-    global _SERVER
-    if _SERVER is None or _SERVER.poll() is not None:
+    global _SERVER, _SERVER_OWNER, _SERVER_LOG
+    if _SERVER is None or _SERVER.poll() is not None or _SERVER_OWNER != os.getpid():  # a forked child gets its own
         from .paths import REPO_ROOT
 
         env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+        _SERVER_LOG = os.path.join(tempfile.gettempdir(), f"ftlab-memprobe-{os.getpid()}.log")
         with open(_SERVER_LOG, "w") as log:
             _SERVER = subprocess.Popen([sys.executable, "-m", "ftlab.memprobe", "--serve"], cwd=REPO_ROOT, env=env,
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
+        _SERVER_OWNER = os.getpid()
     return _SERVER
 
 

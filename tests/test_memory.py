@@ -74,6 +74,24 @@ def test_a_failing_or_overrunning_probe_is_an_error_naming_its_setup():
     assert memory.measure("tiny", ok)["peak_bytes"] > 0  # the server still serves
 
 
+def test_an_interrupted_request_never_answers_the_next_one(monkeypatch):
+    from ftlab import memprobe
+
+    setup = TrainSetup(method="full", batch_size=2, seq_len=64)
+    expected = memory.measure("tiny", setup)["peak_bytes"]
+    server = memprobe._warm_server()
+
+    class Interrupted:
+        def readline(self):
+            raise KeyboardInterrupt  # what stopping a notebook cell does while the probe runs
+
+    monkeypatch.setattr(server, "stdout", Interrupted())
+    with pytest.raises(KeyboardInterrupt):
+        memory.measure("tiny", TrainSetup(method="ia3", batch_size=4, seq_len=32))
+    assert server.wait(timeout=30) != 0  # that server is gone, its late reply with it
+    assert memory.measure("tiny", setup)["peak_bytes"] == expected  # a fresh server answers the new request
+
+
 def test_live_tensor_bytes_and_profiled_rise_see_real_allocations():
     from ftlab.memprobe import live_tensor_bytes, profiled_rise
 
