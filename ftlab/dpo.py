@@ -163,10 +163,9 @@ def sft_start(profile, train_rows: list[dict], seed: int = 0, val_rows: list[dic
     from .sft import run_sft
 
     settings = replace(profile.sft, seed=seed)
-    cached = sftcache.find(profile.model, settings, train_rows)
-    if cached:
-        return cached / "model"
     folder = sftcache.folder_for(profile.model, settings, train_rows)
+    if sftcache.complete(folder):
+        return folder / "model"
     torch.manual_seed(seed)
     model, tokenizer = load(profile.model, device=pick_device())
     result = run_sft(model, tokenizer, train_rows, settings, folder, val_rows=val_rows, profile=profile.name,

@@ -288,19 +288,18 @@ def fine_tune_and_score(profile, train_rows: list[dict], val_rows: list[dict] | 
         overrides.setdefault("padding_free", False)  # one row per sequence (run_sft refuses packing)
     settings = replace(profile.sft, seed=seed, **overrides)
     out_dir = new_run_dir(f"{name}-seed{seed}")
-    cached = sftcache.find(profile.model, settings, train_rows) if reuse else None
-    if cached:
-        result, tokenizer = reused_run(cached, out_dir, device)
+    cache = sftcache.folder_for(profile.model, settings, train_rows) if reuse else None
+    if cache and sftcache.complete(cache):
+        result, tokenizer = reused_run(cache, out_dir, device)
         print(f"{name}, seed {seed}: the same run (base, settings, rows, code) was trained before; "
-              f"its model is loaded from {cached}")
+              f"its model is loaded from {cache}")
     else:
         torch.manual_seed(seed)  # adapters and virtual tokens are initialised from the seed too
         model, tokenizer = build(profile.model, method, peft_options or PeftOptions(), device=str(device))
         result = run_sft(model, tokenizer, train_rows, settings, out_dir, val_rows=val_rows, profile=profile.name,
                          name=name, callbacks=callbacks)
-        if reuse:
-            sftcache.store(sftcache.folder_for(profile.model, settings, train_rows), result.model, tokenizer,
-                           result.history, result.card, result.card_path)
+        if cache:
+            sftcache.store(cache, result.model, tokenizer, result.history, result.card, result.card_path)
     scored = (task_scores(result.model, tokenizer, test_rows, profile.max_new_tokens) if generate
               else {"scores": None, "answers": None})
     return {"seed": seed, "settings": settings, "history": result.history, "scores": scored["scores"],

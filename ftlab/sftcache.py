@@ -42,10 +42,9 @@ def folder_for(model_name: str, settings, rows: list[dict]) -> Path:
     return runs_dir() / "sft-cache" / run_key(model_name, settings, rows)
 
 
-def find(model_name: str, settings, rows: list[dict]) -> Path | None:
-    """The cached run's folder, or None when it was never completed."""
-    folder = folder_for(model_name, settings, rows)
-    return folder if (folder / "model" / "config.json").exists() and (folder / "run.json").exists() else None
+def complete(folder: Path) -> bool:
+    """Whether the run of this `folder_for` was trained and stored in full."""
+    return (folder / "model" / "config.json").exists() and (folder / "run.json").exists()
 
 
 def store(folder: Path, model, tokenizer, history: list[dict], card: dict, card_path: Path) -> Path:

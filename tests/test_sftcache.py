@@ -21,8 +21,8 @@ def test_an_identical_run_is_loaded_not_trained_and_scores_the_same(short_profil
     val = load_instructions("val", GROUNDED_TASKS, limit_per_task=2)
     test = load_instructions("test", GROUNDED_TASKS, limit_per_task=3)
     first = fine_tune_and_score(short_profile, train, val, test, seed=0, reuse=True)  # validation rows too
-    folder = sftcache.find(short_profile.model, first["settings"], train)
-    assert folder is not None and (folder / "model" / "config.json").exists()
+    folder = sftcache.folder_for(short_profile.model, first["settings"], train)
+    assert sftcache.complete(folder) and (folder / "model" / "config.json").exists()
 
     def no_training(*args, **kwargs):
         raise AssertionError("trained again")
