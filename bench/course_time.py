@@ -20,6 +20,7 @@ from ftlab import profiles
 from ftlab.course import course_notebooks, run_course
 from ftlab.device import hardware_summary
 from ftlab.jsonl import atomic_write_text
+from ftlab.provenance import stamp
 
 GOAL_S = 600  # shared/DESIGN.md: the whole course in at most 10 minutes on the default profile, 2 cores
 RESULTS = Path(__file__).parent / "results"
@@ -53,9 +54,10 @@ def main(argv=None) -> None:
     print(f"{'total':40s} {total:7.0f} s  ({total / 60:.1f} min; goal {GOAL_S // 60} min: "
           f"{'met' if total <= GOAL_S else 'not met'})")
     if not args.only:
-        record = {"date": time.strftime("%Y-%m-%d"), "profile": profile.name, "hardware": hardware_summary(),
-                  "machine": platform.processor() or platform.machine(), "notebooks": times, "total_s": total}
-        atomic_write_text(RESULTS / f"course_time_{profile.name}.json", json.dumps(record, indent=1) + "\n")
+        out = RESULTS / f"course_time_{profile.name}.json"
+        record = stamp({"profile": profile.name, "machine": platform.processor() or platform.machine(),
+                        "stored_outputs": args.store, "notebooks": times, "total_s": total}, out, profile.precision)
+        atomic_write_text(out, json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

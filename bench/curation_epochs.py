@@ -4,8 +4,12 @@ gets pool_size / k times the optimizer steps. Too slow to run live on a CPU (the
 arm), so the notebook loads the JSON this writes. Runs already in the file are reused (delete it to start
 over), so more seeds can be added later.
 
-    python bench/curation_epochs.py                  # seed 0 of the active profile (FTLAB_PROFILE)
-    python bench/curation_epochs.py --seeds 0 1 2    # three seeds
+    python bench/curation_epochs.py --seeds 0 1 2    # three seeds of the active profile (FTLAB_PROFILE)
+    python bench/curation_epochs.py --seeds 0        # one seed
+
+The file records its provenance and the fingerprint of the code and data it was made from (ftlab.provenance);
+runs are reused only while both are unchanged. `python bench/references.py certify curation_epochs_tiny.json`
+re-runs seed 0 of the three 1k arms (not the 20x full pool) to carry a file across a change that moves no number.
 """
 from __future__ import annotations
 
@@ -27,7 +31,8 @@ from ftlab.instructions import load_instructions  # noqa: E402
 from ftlab.jsonl import atomic_write_text  # noqa: E402
 from ftlab.models import load  # noqa: E402
 from ftlab.profiles import active  # noqa: E402
-from ftlab.runcard import git_commit, package_versions  # noqa: E402
+from ftlab.provenance import changes, fingerprint, reference_for, stamp  # noqa: E402
+from ftlab.seedstore import certification_gaps, record_certification  # noqa: E402
 
 
 def settings_of(profile, steps: dict[str, int], test: list[dict]) -> dict:
@@ -42,14 +47,12 @@ def write(path: Path, data: dict) -> None:
     atomic_write_text(path, json.dumps(data, indent=1, default=str) + "\n")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    args = parser.parse_args()
-    torch.set_num_threads(min(2, torch.get_num_threads()))
-    started = time.perf_counter()
-    profile = active()
-    out = Path(__file__).parent / "results" / f"curation_epochs_{profile.name}.json"
+TOLERANCE = {"accuracy": 0.01, "response_loss": 0.02}  # as notebook 02's step-matched twins (ftlab.curation)
+CERTIFY_ARMS = ("curated", "random", "longest")  # the full pool's run is 20x longer: certification skips it
+
+
+def experiment(profile):
+    """(arms, test rows, steps per arm, settings) of the epoch-matched comparison for a profile."""
     pool = cur.noisy_pool(profile.sft_tasks, size=profile.curation_pool_size, seed=0)
     test = load_instructions("test", profile.sft_tasks, limit_per_task=profile.eval_per_task)
     _, tokenizer = load(profile.model)
@@ -59,12 +62,43 @@ def main() -> None:
     steps = {arm: cur.steps_for_epochs(len(rows), profile.curation_epochs, profile.sft.effective_batch)
              for arm, rows in arms.items()}
     settings = json.loads(json.dumps(settings_of(profile, steps, test), default=str))
+    return arms, test, steps, settings
+
+
+def output_path(profile) -> Path:
+    return Path(__file__).parent / "results" / f"curation_epochs_{profile.name}.json"
+
+
+def certify(path: Path) -> dict:
+    """Re-run seed 0 of the 1k arms; record today's fingerprint if every number matches (else raise)."""
+    profile = active()
+    saved = json.loads(path.read_text())
+    arms, test, steps, settings = experiment(profile)
+    if saved.get("settings") != settings:
+        raise SystemExit(f"{path.name}: made with other settings; remake it with `{reference_for(path).remake}`")
+    live = cur.compare_arms(profile, {a: arms[a] for a in CERTIFY_ARMS}, test, [0], steps, progress=False)
+    gaps = certification_gaps(live, saved["results"], TOLERANCE)
+    return record_certification(saved, path, gaps, [[r["arm"], r["seed"]] for r in live])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args()
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    started = time.perf_counter()
+    profile = active()
+    out = output_path(profile)
+    arms, test, steps, settings = experiment(profile)
     saved = json.loads(out.read_text()) if out.exists() else {}
-    same = saved.get("settings") == settings
-    data = {"profile": profile.name, "settings": settings, "arm_stats": cur.arm_stats(arms, test),
-            "results": saved["results"] if same else [], "wall_time_s": saved.get("wall_time_s", 0) if same else 0,
-            "command": "python bench/curation_epochs.py --seeds " + " ".join(map(str, args.seeds)),
-            "versions": package_versions(), "commit": git_commit(), "threads": torch.get_num_threads()}
+    same = saved.get("settings") == settings and not changes(saved.get("fingerprint"),
+                                                              fingerprint(reference_for(out).roots))
+    if saved and not same:
+        print(f"{out.name} was made from other settings, code or data: starting over", flush=True)
+    data = stamp({"profile": profile.name, "settings": settings, "arm_stats": cur.arm_stats(arms, test),
+                  "results": saved["results"] if same else [], "certifications": [],
+                  "wall_time_s": saved.get("wall_time_s", 0) if same else 0, "threads": torch.get_num_threads()},
+                 out, profile.precision)
     before = data["wall_time_s"]
 
     def save(result: dict) -> None:
@@ -72,13 +106,11 @@ def main() -> None:
               f"{result['accuracy']:.1%}, response loss {result['response_loss']:.3f}, {result['wall_time_s']:.0f} s",
               flush=True)
         data["wall_time_s"] = round(before + time.perf_counter() - started, 1)
-        data["date"] = time.strftime("%Y-%m-%d %H:%M")
         write(out, data)
 
     data["results"] = cur.compare_arms(profile, arms, test, args.seeds, steps, done=data["results"],
                                        on_result=save, progress=False)
     data["wall_time_s"] = round(before + time.perf_counter() - started, 1)
-    data["date"] = time.strftime("%Y-%m-%d %H:%M")
     write(out, data)
     print(cur.summary_table(data["results"]).to_string())
     print(f"wrote {out}; {data['wall_time_s']:.0f} s in all")

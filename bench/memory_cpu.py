@@ -5,23 +5,26 @@
 
 Each configuration is measured in a fresh process (ftlab.memprobe: live tensor bytes before the step + the
 profiler's highest allocation rise during it) and predicted by ftlab.memory.estimate from the config alone.
-Goal (issue 6): median |error| <= 5 %, max <= 10 %.
+Goal (issue 6): median |error| <= 5 %, max <= 10 %. The saved file records provenance and the fingerprint of
+the code it depends on (ftlab.provenance); `python bench/references.py certify memory_cpu.json` recomputes every
+prediction and re-measures every sixth configuration to carry it across a change that moves no number.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
-
 from dataclasses import asdict
+from pathlib import Path
 
-from ftlab.device import hardware_summary
+from ftlab.jsonl import atomic_write_text
 from ftlab.memory import TrainSetup, estimate, measure
 from ftlab.paths import REPO_ROOT
 from ftlab.peft_methods import PeftOptions
+from ftlab.provenance import stamp
+from ftlab.seedstore import record_certification
 
 GIB = 2**30
 
@@ -83,11 +86,33 @@ def run(rows, device: str = "cpu", save: str | None = None) -> list[float]:
           f"max |error| {max(abs_err):.1%} (goal: median <= 5%, max <= 10%)")
     if save:
         out = REPO_ROOT / save
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "hardware": hardware_summary(),
-                                   "python": platform.python_version(), "rows": results}, indent=1) + "\n")
+        record = stamp({"rows": results, "certifications": []}, out, precision="per configuration")
+        atomic_write_text(out, json.dumps(record, indent=1) + "\n")
         print(f"saved {out}")
     return errors
+
+
+def setup_of(row: dict) -> TrainSetup:
+    """The TrainSetup a saved row was measured with."""
+    fields = dict(row["setup"])
+    peft = fields.pop("peft")
+    peft["lora_targets"] = tuple(peft["lora_targets"])
+    return TrainSetup(**fields, peft=PeftOptions(**peft))
+
+
+def certify(path: Path) -> dict:
+    """Recompute every prediction (it must not move at all) and re-measure every sixth configuration (within
+    0.5 %: the probes count bytes, so a pure refactor reproduces them); record today's fingerprint if all agree."""
+    saved = json.loads(path.read_text())
+    gaps, checked = {}, []
+    for i, row in enumerate(saved["rows"]):
+        setup, label = setup_of(row), row["label"].strip()
+        gaps[f"{label}: predicted bytes"] = (abs(estimate(row["model"], setup).total - row["predicted"]), 0.0)
+        if i % 6 == 0:
+            measured = measure(row["model"], setup)["peak_bytes"]
+            gaps[f"{label}: measured (relative)"] = (abs(measured - row["measured"]) / row["measured"], 0.005)
+            checked.append([label, 0])
+    return record_certification(saved, path, gaps, checked)
 
 
 def main(argv=None) -> None:

@@ -4,10 +4,15 @@ rates beyond it on the 1-3-10 ladder (up to three), so every winner is an interi
 method goes into the profile's `peft_learning_rates`; the notebook plots this file and checks the profile
 agrees with it. Points already in the results file are not re-run (delete it to start over).
 
-    python bench/peft_lr_sweep.py              # the active profile (FTLAB_PROFILE), ~7 minutes on tiny
+    python bench/peft_lr_sweep.py              # the active profile (FTLAB_PROFILE), ~15 minutes on tiny (AVX2)
+
+`python bench/references.py certify peft_lr_sweep_tiny.json` re-runs three points (full, LoRA and prompt tuning
+at their best rates) to carry the file across a code change that moves no number.
 """
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
 import time
@@ -17,8 +22,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ftlab.instructions import load_instructions  # noqa: E402
-from ftlab.peft_compare import lr_sweep  # noqa: E402
+from ftlab.peft_compare import lr_sweep, sweep_point  # noqa: E402
 from ftlab.profiles import active  # noqa: E402
+from ftlab.seedstore import certification_gaps, record_certification  # noqa: E402
 
 # Three rates a factor ~3 apart around each method's usual range (LoRA papers use ~10x full FT's rate;
 # prompt/prefix/IA3 train a few thousand values and want larger steps still).
@@ -33,10 +39,32 @@ GRID = {
 }
 
 
-def main() -> None:
+CERTIFY_METHODS = ("full", "lora", "prompt")
+TOLERANCE = {"loss": 0.02}  # nats of validation response loss, as notebook 05's twins
+
+
+def sweep_data(profile) -> tuple[list[dict], list[dict]]:
+    """Notebook 05's training rows and the validation rows the sweep scores (never the test set)."""
+    return (load_instructions("train", profile.sft_tasks, limit_per_task=profile.sft_train_per_task),
+            load_instructions("val", profile.sft_tasks, limit_per_task=profile.eval_per_task // 2))
+
+
+def certify(path: Path) -> dict:
+    """Re-run each of CERTIFY_METHODS at its best rate; record today's fingerprint if every loss matches."""
     profile = active()
-    train = load_instructions("train", profile.sft_tasks, limit_per_task=profile.sft_train_per_task)
-    val = load_instructions("val", profile.sft_tasks, limit_per_task=profile.eval_per_task // 2)
+    saved = json.loads(path.read_text())
+    train, val = sweep_data(profile)
+    as_rows = lambda get: [{"arm": m, "seed": saved["seed"], "loss": get(m)} for m in CERTIFY_METHODS]  # noqa: E731
+    stored = as_rows(lambda m: saved["losses"][m][f"{saved['best'][m]:g}"])
+    live = as_rows(lambda m: sweep_point(profile, m, saved["best"][m], train, val, saved["seed"]))
+    return record_certification(saved, path, certification_gaps(live, stored, TOLERANCE),
+                                [[r["arm"], r["seed"]] for r in live])
+
+
+def main(argv=None) -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
+    profile = active()
+    train, val = sweep_data(profile)
     out = Path(__file__).parent / "results" / f"peft_lr_sweep_{profile.name}.json"
     start = time.perf_counter()
     result = lr_sweep(profile, GRID, train, val, out=out, widen=3)

@@ -26,6 +26,7 @@ from .contamination import contaminated, row_text
 from .evaluate import normalize
 from .instructions import GROUNDED_TASKS, load_instructions
 from .paths import cache_dir
+from .provenance import load as load_reference
 
 # ---------------------------------------------------------------------------------------------------------
 # The noisy pool
@@ -503,10 +504,11 @@ def load_embedder():
 
 
 def embed_precision(bf16: bool | None) -> bool:
-    """bf16 autocast for the embedder, None: where bf16 runs in hardware (ftlab.device.bf16_is_fast), there
-    1.9x faster than fp32 with embeddings within 1e-3 cosine (AVX-512 BF16, 2026-11-29)."""
-    from .device import bf16_is_fast
-    return bf16_is_fast("cpu") if bf16 is None else bf16
+    """bf16 autocast for the embedder; None follows the precision policy (`ftlab.device.training_precision`:
+    fp32 on every CPU). bf16 was 1.9x faster on an AVX-512 BF16 CPU (2026-11-29), but a text's bf16 embedding
+    depends slightly on its batch and on the CPU, which changed the curated set from machine to machine."""
+    from .device import training_precision
+    return training_precision("cpu").bf16 if bf16 is None else bf16
 
 
 def embed_uncached(texts: list[str], max_tokens: int = EMBED_MAX_TOKENS, batch_size: int = EMBED_BATCH,
@@ -817,15 +819,9 @@ def compare(a: tuple[float, float], b: tuple[float, float], higher_is_better: bo
 
 
 def load_epoch_results(profile_name: str) -> dict:
-    """The committed epoch-matched comparison for a profile (written by bench/curation_epochs.py)."""
-    import json
-
-    from .paths import REPO_ROOT
-
-    path = REPO_ROOT / "bench" / "results" / f"curation_epochs_{profile_name}.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `FTLAB_PROFILE={profile_name} python bench/curation_epochs.py`")
-    return json.loads(path.read_text())
+    """The committed epoch-matched comparison for a profile (written by bench/curation_epochs.py), refused when
+    missing or stale (`ftlab.provenance.load`)."""
+    return load_reference(f"curation_epochs_{profile_name}.json")
 
 
 def notebook_arms(profile, pool: list[dict]) -> tuple[dict[str, list[dict]], list[StepReport], list[dict]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -31,19 +32,55 @@ def set_threads(threads: int | None) -> int:
     return torch.get_num_threads()
 
 
-def bf16_is_fast(device: torch.device | str = "cpu") -> bool:
-    """Whether bf16 matmuls run in hardware here: a CUDA GPU with bf16, or a CPU with `BF16_CPU_FLAGS`. The
-    profiles' bf16 settings hold only where this is True (`profiles.for_this_machine`). FTLAB_BF16=on|off
-    overrides the answer (e.g. to reproduce a run made on another machine)."""
+def bf16_override() -> bool | None:
+    """FTLAB_BF16=on|off as True|False; None when unset or `auto`. Anything else is a ConfigError."""
     forced = os.environ.get("FTLAB_BF16", "auto").strip().lower()
     if forced not in ("auto", "on", "off", ""):
         raise ConfigError(f"FTLAB_BF16={forced!r}: expected auto, on or off")
-    if forced in ("on", "off"):
-        return forced == "on"
+    return None if forced in ("auto", "") else forced == "on"
+
+
+def bf16_is_fast(device: torch.device | str = "cpu") -> bool:
+    """Whether bf16 matmuls run in hardware here: a CUDA GPU with bf16, or a CPU with `BF16_CPU_FLAGS`.
+    FTLAB_BF16=on|off overrides the answer (e.g. to reproduce a run made on another machine). This is a fact
+    about the hardware; what ftlab trains in is `training_precision`."""
+    forced = bf16_override()
+    if forced is not None:
+        return forced
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
     return device.type == "cpu" and bool(cpu_flags() & BF16_CPU_FLAGS)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """What ftlab computes in on a device, and why (the first output of every notebook says both)."""
+
+    bf16: bool
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return "bf16" if self.bf16 else "fp32"
+
+
+def training_precision(device: torch.device | str = "cpu") -> Precision:
+    """The precision policy. On every CPU ftlab trains in fp32: a CPU with AVX-512 BF16 would train ~1.3x
+    faster in bf16 (bench/README.md), an AVX2 one ~100x slower (bf16 emulated), and bf16 runs on the two kinds
+    differ, so fp32 everywhere lets one set of stored references (bench/results, made in fp32) serve every CPU.
+    A CUDA GPU with bf16 trains in bf16 (its live runs are shown beside the CPU references, never refused).
+    FTLAB_BF16=on|off overrides both."""
+    forced = bf16_override()
+    if forced is not None:
+        return Precision(forced, f"FTLAB_BF16={'on' if forced else 'off'} is set")
+    device = torch.device(device)
+    if device.type == "cuda":
+        fast = bf16_is_fast(device)
+        return Precision(fast, "a CUDA GPU with bf16" if fast else "this GPU has no bf16")
+    has = "has" if cpu_flags() & BF16_CPU_FLAGS else "has no"
+    return Precision(False, f"fp32 on every CPU, so every CPU reproduces the stored fp32 references (this CPU {has} "
+                            "bf16 in hardware; FTLAB_BF16=on trains in bf16)")
 
 
 @functools.lru_cache(maxsize=1)
@@ -84,8 +121,13 @@ def hardware_summary() -> str:
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         return f"CUDA {props.name}, {props.total_memory / 2**30:.0f} GiB"
-    precision = "bf16 in hardware" if bf16_is_fast("cpu") else "no bf16 in hardware, so fp32"
-    return f"CPU {cpu_model()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, {precision}"
+    return f"CPU {cpu_model()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+
+
+def precision_summary(device: torch.device | str | None = None) -> str:
+    """One line: the precision this machine trains in and why (`training_precision`)."""
+    precision = training_precision(device if device is not None else pick_device())
+    return f"{precision.name}: {precision.reason}"
 
 
 def world_size() -> int:

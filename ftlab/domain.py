@@ -34,6 +34,7 @@ from .contamination import contaminated, words
 from .data import load_chat_jsonl
 from .jsonl import atomic_write_bytes
 from .paths import DATA_DIR, REPO_ROOT
+from .provenance import load as load_reference
 from .sources import SourcePackage, fetch, read_member
 
 MENDELEEV = SourcePackage("mendeleev", "1.3.0", "MIT (Copyright (c) 2015 Lukasz Mentel)")
@@ -803,10 +804,8 @@ def mean_prompt_tokens(tokenizer, rows: list[dict]) -> float:
 
 
 def load_generalist(path: Path = GENERALIST_RESULTS) -> dict:
-    """The record bench/domain_smol.py wrote, or a clear error that gives the command that makes it."""
-    if not Path(path).exists():
-        raise FileNotFoundError(f"{path} is missing; make it with `python bench/domain_smol.py` (SmolLM2-135M)")
-    return json.loads(Path(path).read_text())
+    """The record bench/domain_smol.py wrote, refused when missing or stale (`ftlab.provenance.load`)."""
+    return load_reference(Path(path).name)
 
 
 def specialist_run(profile, train: list[dict], tests: dict[str, list[dict]], seed: int, general_blocks=None,

@@ -7,6 +7,7 @@ import re
 import torch
 
 from .pretrain import fixed_blocks, mean_loss, token_stream
+from .stats import mean_std  # noqa: F401  (notebooks read it from here)
 from .tokencache import templated
 
 WORD = re.compile(r"[A-Za-z]+")
@@ -120,13 +121,6 @@ def response_loss(model, tokenizer, rows: list[dict], batch_size: int = 32) -> f
             total += nll[keep].sum().item()
             count += int(keep.sum())
     return total / max(count, 1)
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    n = len(values)
-    mean = sum(values) / n
-    return mean, (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
 
 
 @torch.no_grad()

@@ -141,6 +141,34 @@ def build_instructions(per_task_cap: int = 6000) -> dict[str, list[dict]]:
     return out
 
 
+# Each task's instruction as training states it, and a wording no training row uses (notebook 01 tests both: a
+# model that follows instructions copes with the new wording; one tuned to a template may not).
+PHRASINGS = {
+    "title": ("What is this passage about? Answer with its title.", "Give the title of the article this text is from."),
+    "quote": ("Quote the example sentence from this dictionary entry.", "Copy out the usage example given in this entry."),
+    "last_word": ("What is the last word of this sentence?", "Which word ends this sentence?"),
+    "count_words": ("How many words are in this sentence?", "Count the words in this sentence."),
+    "define": ("Define the word '{}'.", "What does the word '{}' mean?"),
+    "capital": ("What is the capital of {}?", "Which city is the capital of {}?"),
+}
+
+
+def rephrase(row: dict) -> dict:
+    """The row with its instruction in the held-out wording of PHRASINGS (the same passage and answer); a row
+    whose prompt does not start with its task's training wording is a ValueError naming the row."""
+    trained, heldout = PHRASINGS[row["task"]]
+    prompt = row["messages"][0]["content"]
+    head, sep, rest = prompt.partition("\n\n")
+    pattern = "^" + re.escape(trained).replace(re.escape("{}"), "(.+)") + "$"
+    match = re.match(pattern, head)
+    if not match:
+        raise ValueError(f"row {row['id']}: its prompt does not start with the {row['task']} instruction "
+                         f"{trained!r}, so it cannot be reworded")
+    new = heldout.format(*match.groups()) + sep + rest
+    return {**row, "id": f"{row['id']}:reworded", "messages": [{**row["messages"][0], "content": new},
+                                                               *row["messages"][1:]]}
+
+
 def load_instructions(split: str, tasks: tuple[str, ...] | None = None, limit_per_task: int | None = None) -> list[dict]:
     """Committed instruction examples of one split, optionally only some tasks and at most N per task."""
     rows = load_chat_jsonl(INSTRUCTIONS_DIR / f"{split}.jsonl.gz")

@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 
 from .peft_methods import trainable_parameters
+from .provenance import changes, fingerprint, reference_for, stamp
+from .provenance import load as load_reference
 
 
 def saved_bytes(model, method: str, folder: Path) -> int:
@@ -142,24 +144,25 @@ def lr_sweep(profile, grid: dict[str, tuple[float, ...]], train: list[dict], val
     """Validation response loss of each method at each learning rate (one seed): the documented sweep the
     profile's per-method learning rates come from. Where the best rate is at the edge of the grid, the grid
     widens by the same factor (at most `widen` more rates), so the winner is a minimum, not a boundary.
-    Every point is saved to `out` as soon as it is measured, and points already there are not re-run."""
-    from .sft import fine_tune_and_score
-
-    result = {"profile": profile.name, "seed": seed, "val_rows": len(val), "losses": {}, "best": {}}
+    Every point is saved to `out` as soon as it is measured (with provenance and fingerprint), and points
+    already there are not re-run while the code and data they came from are unchanged."""
+    result = {"profile": profile.name, "seed": seed, "val_rows": len(val), "losses": {}, "best": {},
+              "certifications": []}
     if out and Path(out).exists():
         saved = json.loads(Path(out).read_text())
-        if (saved["profile"], saved["seed"], saved["val_rows"]) == (profile.name, seed, len(val)):
+        same = (saved["profile"], saved["seed"], saved["val_rows"]) == (profile.name, seed, len(val))
+        if same and not changes(saved.get("fingerprint"), fingerprint(reference_for(out).roots)):
             result["losses"] = saved["losses"]
+    if out:
+        result = stamp(result, Path(out), profile.precision)
     for method, rates in grid.items():
         losses = result["losses"].setdefault(method, {})
         todo, extra = sorted(rates), 0
         while todo:
             lr = todo.pop(0)
             if f"{lr:g}" not in losses:
-                r = fine_tune_and_score(profile, train, None, val, seed, name=f"05-sweep-{method}", method=method,
-                                        peft_options=profile.peft, learning_rate=lr, generate=False)
-                losses[f"{lr:g}"] = r["response_loss"]
-                print(f"{method:9s} lr {lr:<8g} validation response loss {r['response_loss']:.3f}", flush=True)
+                losses[f"{lr:g}"] = sweep_point(profile, method, lr, train, val, seed)
+                print(f"{method:9s} lr {lr:<8g} validation response loss {losses[f'{lr:g}']:.3f}", flush=True)
                 if out:
                     _write_json(out, result)
             if not todo and extra < widen:
@@ -169,6 +172,15 @@ def lr_sweep(profile, grid: dict[str, tuple[float, ...]], train: list[dict], val
     if out:
         _write_json(out, result)
     return result
+
+
+def sweep_point(profile, method: str, learning_rate: float, train: list[dict], val: list[dict], seed: int = 0) -> float:
+    """One point of `lr_sweep`: the validation response loss of `method` trained at `learning_rate`."""
+    from .sft import fine_tune_and_score
+
+    run = fine_tune_and_score(profile, train, None, val, seed, name=f"05-sweep-{method}", method=method,
+                              peft_options=profile.peft, learning_rate=learning_rate, generate=False)
+    return run["response_loss"]
 
 
 def _next_rate(losses: dict[str, float], grid: list[float]) -> list[float]:
@@ -200,13 +212,9 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def load_sweep(profile_name: str) -> dict:
-    """The committed learning-rate sweep for a profile (bench/peft_lr_sweep.py writes it)."""
-    from .paths import REPO_ROOT
-
-    path = REPO_ROOT / "bench" / "results" / f"peft_lr_sweep_{profile_name}.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `FTLAB_PROFILE={profile_name} python bench/peft_lr_sweep.py`")
-    return json.loads(path.read_text())
+    """The committed learning-rate sweep for a profile (bench/peft_lr_sweep.py writes it), refused when missing
+    or stale (`ftlab.provenance.load`)."""
+    return load_reference(f"peft_lr_sweep_{profile_name}.json")
 
 
 def summarise(rows: list[dict], keys: tuple[str, ...]) -> dict[str, dict[str, tuple[float, float]]]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from .device import bf16_is_fast, pick_device
+from .device import pick_device, training_precision
 from .errors import ConfigError
 from .dpo import AlignmentSettings, DPOSettings
 from .forgetting import ForgettingSettings
@@ -169,13 +169,13 @@ def active(name: str | None = None) -> Profile:
 
 
 def for_this_machine(profile: Profile) -> Profile:
-    """`profile` as this machine should run it: its bf16 settings were measured where bf16 runs in hardware
-    (a GPU, or a CPU with AVX-512 BF16); elsewhere bf16 is emulated and fp32 is far faster, so they switch off.
-    A `gpu_only` profile keeps its GPU's settings (`launch-command` plans GPU runs from a laptop)."""
+    """`profile` as this machine should run it, under the precision policy (`device.training_precision`): its
+    bf16 settings hold on a CUDA GPU with bf16; on every CPU they switch to fp32. A `gpu_only` profile keeps its
+    GPU's settings (`launch-command` plans GPU runs from a laptop)."""
     device = pick_device()
     if profile.gpu_only and device.type != "cuda":
         return profile
-    return profile if bf16_is_fast(device) else in_fp32(profile)
+    return profile if training_precision(device).bf16 else in_fp32(profile)
 
 
 def in_fp32(profile: Profile) -> Profile:

@@ -348,20 +348,27 @@ def course_data(profile) -> tuple[list[dict], list[dict], list[dict]]:
 
 def sft_experiment(profile, train: list[dict], val: list[dict], test: list[dict],
                    arms: tuple[str, ...] = tuple(SFT_ARMS)):
-    """Notebook 01's experiment (ftlab.seedstore): `fine_tune_and_score` per (arm, seed). Live and stored twins
+    """Notebook 01's experiment (ftlab.seedstore): `fine_tune_and_score` per (arm, seed), each model also asked
+    the test instructions in a wording training never used (`instructions.rephrase`). Live and stored twins
     must agree within one test answer in a hundred and 0.02 nats of response loss."""
+    from .evaluate import task_scores
+    from .instructions import rephrase
     from .seedstore import Experiment, settings_key
+
+    reworded = [rephrase(r) for r in test]
 
     def run(arm: str, seed: int) -> dict:
         name = "01-sft" if arm == "assistant-only" else f"01-sft-{arm}"
         result = fine_tune_and_score(profile, train, val, test, seed, name=name, reuse=arm == "assistant-only",
                                      **SFT_ARMS[arm])  # notebooks 05 and 07 start from the same run
-        return {**result, "accuracy": result["scores"]["overall"]["accuracy"]}
+        unseen = task_scores(result["model"], result["tokenizer"], reworded, profile.max_new_tokens)
+        return {**result, "accuracy": result["scores"]["overall"]["accuracy"], "reworded_scores": unseen["scores"],
+                "reworded_answers": unseen["answers"], "accuracy_reworded": unseen["scores"]["overall"]["accuracy"]}
 
     inputs = {"sft": settings_key(profile.sft), "max_new_tokens": profile.max_new_tokens, "train": train, "val": val,
-              "test": test}
+              "test": test, "reworded": reworded}
     return Experiment("01-sft", profile, arms, run, inputs,
-                      tolerance={"accuracy": 0.01, "response_loss": 0.02})
+                      tolerance={"accuracy": 0.01, "accuracy_reworded": 0.01, "response_loss": 0.02})
 
 
 def default_sft_experiment(profile):
