@@ -65,22 +65,24 @@ class Precision:
         return "bf16" if self.bf16 else "fp32"
 
 
-def training_precision(device: torch.device | str = "cpu") -> Precision:
-    """The precision policy. On every CPU ftlab trains in fp32: a CPU with AVX-512 BF16 would train ~1.3x
-    faster in bf16 (bench/README.md), an AVX2 one ~100x slower (bf16 emulated), and bf16 runs on the two kinds
-    differ, so fp32 everywhere lets one set of stored references (bench/results, made in fp32) serve every CPU.
-    A CUDA GPU with bf16 trains in bf16 (its live runs are shown beside the CPU references, never refused).
-    FTLAB_BF16=on|off overrides both."""
+def training_precision(device: torch.device | str = "cpu", bf16_profile: bool = False) -> Precision:
+    """The precision policy. Every CPU trains in fp32: a CPU with AVX-512 BF16 would train ~1.3x faster in bf16
+    (bench/README.md), an AVX2 one ~100x slower (bf16 emulated), and bf16 runs on the two kinds differ, so fp32
+    everywhere lets one set of stored references (bench/results, made in fp32) serve every CPU. A CUDA GPU with
+    bf16 trains in bf16 only for a profile made for it (`bf16_profile`, the `gpu` profile); the CPU profiles keep
+    fp32 there too, so their references still apply. FTLAB_BF16=on|off overrides all of it."""
     forced = bf16_override()
     if forced is not None:
         return Precision(forced, f"FTLAB_BF16={'on' if forced else 'off'} is set")
     device = torch.device(device)
     if device.type == "cuda":
+        if not bf16_profile:
+            return Precision(False, "this profile's stored references are fp32, so it trains in fp32 on a GPU too")
         fast = bf16_is_fast(device)
         return Precision(fast, "a CUDA GPU with bf16" if fast else "this GPU has no bf16")
     has = "has" if cpu_flags() & BF16_CPU_FLAGS else "has no"
-    return Precision(False, f"fp32 on every CPU, so every CPU reproduces the stored fp32 references (this CPU {has} "
-                            "bf16 in hardware; FTLAB_BF16=on trains in bf16)")
+    return Precision(False, f"every CPU trains in fp32, so that every CPU reproduces the stored fp32 references (this "
+                            f"CPU {has} bf16 in hardware; FTLAB_BF16=on trains in bf16)")
 
 
 @functools.lru_cache(maxsize=1)
@@ -124,10 +126,10 @@ def hardware_summary() -> str:
     return f"CPU {cpu_model()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
 
 
-def precision_summary(device: torch.device | str | None = None) -> str:
-    """One line: the precision this machine trains in and why (`training_precision`)."""
-    precision = training_precision(device if device is not None else pick_device())
-    return f"{precision.name}: {precision.reason}"
+def precision_summary(bf16_profile: bool = False) -> str:
+    """One line: the precision this machine trains a profile in, and why (`training_precision`)."""
+    precision = training_precision(pick_device(), bf16_profile)
+    return f"{precision.name} — {precision.reason}"
 
 
 def world_size() -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from itertools import product
 
+from .claims import judge_memory_claim
 from .memory import TrainSetup, estimate
 from .peft_methods import PeftOptions
 
@@ -68,6 +69,6 @@ def judge(claim: MemoryClaim, model: str = CLAIM_MODEL) -> dict:
     """Predictions (GB) under each convention and the verdict they give."""
     predicted = {setup: estimate(model, setup).total / GB for setup in conventions(claim)}
     within = [abs(gb - claim.gb) / claim.gb <= TOLERANCE for gb in predicted.values()]
-    verdict = "held" if all(within) else "depends" if any(within) else "did not hold"
+    verdict = judge_memory_claim(claim.gb, list(predicted.values()), TOLERANCE).verdict  # the registry's rule
     return {"claim": claim, "predicted_gb": predicted, "within": within, "verdict": verdict,
             "low": min(predicted.values()), "high": max(predicted.values())}

@@ -10,6 +10,15 @@ MODELS_DIR = REPO_ROOT / "models"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 
 
+def relative(path: Path | str) -> str:
+    """A path as a learner should read it: relative to the repository when inside it (stored notebook outputs
+    never show the absolute paths of the machine that made them), else unchanged."""
+    try:
+        return Path(path).resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def runs_dir() -> Path:
     """Folder for run outputs (checkpoints, run cards); FTLAB_RUNS overrides it, never committed."""
     return Path(os.environ.get("FTLAB_RUNS", REPO_ROOT / "runs"))

@@ -47,11 +47,11 @@ def _time_generation(model, enc, new_tokens: int, pad_id: int) -> float:
     return time.perf_counter() - start
 
 
-def latency_side_by_side(models: dict, tokenizer, rows: list[dict], new_tokens: int = 16,
-                         repeats: int = 7) -> dict[str, tuple[float, float]]:
-    """{name: (median, spread)} seconds to generate `new_tokens` for all `rows` in one batch. The models are
-    timed in turns, round after round, so a slow moment of the machine hits all of them alike; the first
-    round is a warm-up; spread is half the interquartile range of the rest."""
+def latency_rounds(models: dict, tokenizer, rows: list[dict], new_tokens: int = 16,
+                   repeats: int = 7) -> dict[str, list[float]]:
+    """{name: seconds per round} to generate `new_tokens` for all `rows` in one batch. The models are timed in
+    turns, round after round, so a slow moment of the machine hits all of them alike (compare them round by
+    round); the first round is a warm-up and is dropped."""
     for model in models.values():
         model.eval()
     batches = {name: _timing_batch(m, tokenizer, rows) for name, m in models.items()}
@@ -61,11 +61,20 @@ def latency_side_by_side(models: dict, tokenizer, rows: list[dict], new_tokens: 
             t = _time_generation(model, batches[name], new_tokens, tokenizer.pad_token_id)
             if round_:
                 times[name].append(t)
-    out = {}
-    for name, ts in times.items():
-        q1, median, q3 = statistics.quantiles(ts, n=4)
-        out[name] = (statistics.median(ts), (q3 - q1) / 2)
-    return out
+    return times
+
+
+def median_spread(times: list[float]) -> tuple[float, float]:
+    """(median, half the interquartile range) of a list of timings."""
+    q1, _, q3 = statistics.quantiles(times, n=4)
+    return statistics.median(times), (q3 - q1) / 2
+
+
+def latency_side_by_side(models: dict, tokenizer, rows: list[dict], new_tokens: int = 16,
+                         repeats: int = 7) -> dict[str, tuple[float, float]]:
+    """{name: (median, spread)} of `latency_rounds`: spread is half the interquartile range."""
+    rounds = latency_rounds(models, tokenizer, rows, new_tokens, repeats)
+    return {name: median_spread(ts) for name, ts in rounds.items()}
 
 
 def merged_copy(model, method: str):
@@ -235,22 +244,9 @@ def relative(value: tuple[float, float], reference: tuple[float, float]) -> tupl
     return ratio, (abs(ratio) * ((sa / a) ** 2 + (sb / b) ** 2) ** 0.5 if a else sa / b)
 
 
-def range_verdict(ratio: tuple[float, float], low: float, high: float) -> str:
-    """'held' when ratio ± std overlaps [low, high]; 'did not hold' when it lies wholly below or above it."""
-    mean, std = ratio
-    if mean + std < low or mean - std > high:
-        return "did not hold"
-    return "held"
-
-
 # The methods notebook 05 compares, in the order its tables show them (DoRA is left to an exercise).
 COMPARED = ("full", "lora", "qlora", "adapters", "ia3", "prefix", "prompt")
 
-# The source text's "quality relative to full fine-tuning" table (fraction of full FT's score); IA3 is not in it.
-SOURCE_QUALITY = {"lora": (0.95, 0.98), "qlora": (0.92, 0.95), "adapters": (0.93, 0.96), "prefix": (0.85, 0.90),
-                  "prompt": (0.80, 0.85)}
-# ... and its learning rates: LoRA 1e-4–3e-4 vs full fine-tuning 1e-5–5e-5 (so LoRA's is 2–30x larger).
-SOURCE_LR = {"lora": (1e-4, 3e-4), "full": (1e-5, 5e-5)}
 
 
 def trainable_names(model, limit: int = 4) -> list[str]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
-import torch
-
 from .device import pick_device, training_precision
 from .errors import ConfigError
 from .dpo import AlignmentSettings, DPOSettings
@@ -31,6 +29,7 @@ class Profile:
     model: str  # "tiny", "smol", or a hub id
     description: str
     gpu_only: bool = False  # its settings are a GPU's even where it is looked at from a CPU (launch planning)
+    bf16_on_gpu: bool = False  # trains in bf16 on a CUDA GPU with bf16 (device.training_precision); else fp32
     pretrain_demo: PretrainConfig = field(default_factory=PretrainConfig)  # the live run in notebook 00
     pretrain_demo_docs: int = 20_000  # documents of data/general the live run trains on
     sft: SFTSettings = field(default_factory=SFTSettings)  # notebook 01's runs
@@ -132,7 +131,7 @@ PROFILES: dict[str, Profile] = {
                        TrainSetup(method="qlora", precision="bf16", batch_size=4, seq_len=256)),
     ),
     "gpu": Profile(
-        name="gpu", model="HuggingFaceTB/SmolLM2-360M", gpu_only=True,
+        name="gpu", model="HuggingFaceTB/SmolLM2-360M", gpu_only=True, bf16_on_gpu=True,
         description="a CUDA GPU with internet access to the hub (model downloaded once, then cached)",
         pretrain_demo=replace(BASE_PRETRAIN, steps=1000, compile=False),
         sft=SFTSettings(learning_rate=2e-5, epochs=3, batch_size=16, max_length=512, bf16=True, eval_steps=100),
@@ -151,11 +150,9 @@ class UnknownProfile(ConfigError, KeyError):
 
 
 def default_profile_name() -> str:
-    """FTLAB_PROFILE if set, else `gpu` on a CUDA machine and `tiny` on CPU."""
-    name = os.environ.get("FTLAB_PROFILE")
-    if name:
-        return name
-    return "gpu" if torch.cuda.is_available() else "tiny"
+    """FTLAB_PROFILE if set, else `tiny` on every machine: it runs offline with its stored references on a CPU
+    and on a GPU alike (`gpu` needs its model from the hub: FTLAB_PROFILE=gpu opts in)."""
+    return os.environ.get("FTLAB_PROFILE") or "tiny"
 
 
 def active(name: str | None = None) -> Profile:
@@ -170,12 +167,13 @@ def active(name: str | None = None) -> Profile:
 
 def for_this_machine(profile: Profile) -> Profile:
     """`profile` as this machine should run it, under the precision policy (`device.training_precision`): its
-    bf16 settings hold on a CUDA GPU with bf16; on every CPU they switch to fp32. A `gpu_only` profile keeps its
+    bf16 settings hold only for a profile made for bf16 GPUs on a CUDA GPU with bf16; elsewhere they switch to
+    fp32. A `gpu_only` profile keeps its
     GPU's settings (`launch-command` plans GPU runs from a laptop)."""
     device = pick_device()
     if profile.gpu_only and device.type != "cuda":
         return profile
-    return profile if training_precision(device).bf16 else in_fp32(profile)
+    return profile if training_precision(device, profile.bf16_on_gpu).bf16 else in_fp32(profile)
 
 
 def in_fp32(profile: Profile) -> Profile:

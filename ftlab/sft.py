@@ -24,6 +24,7 @@ from .checkpoints import CompleteCheckpointMarker, prepare_resume
 from .data import validate_rows
 from .device import fsdp_shards, pick_device
 from .errors import ConfigError, number_in, one_of, positive_number, whole_number
+from .paths import relative
 from .runcard import make_card, reset_peak_memory, write_card
 from .throughput import run_mfu
 from .tokencache import prepared
@@ -292,7 +293,7 @@ def fine_tune_and_score(profile, train_rows: list[dict], val_rows: list[dict] | 
     if cache and sftcache.complete(cache):
         result, tokenizer = reused_run(cache, out_dir, device)
         print(f"{name}, seed {seed}: the same run (base, settings, rows, code) was trained before; "
-              f"its model is loaded from {cache}")
+              f"its model is loaded from {relative(cache)}")
     else:
         torch.manual_seed(seed)  # adapters and virtual tokens are initialised from the seed too
         model, tokenizer = build(profile.model, method, peft_options or PeftOptions(), device=str(device))

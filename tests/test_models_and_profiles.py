@@ -2,6 +2,7 @@ import importlib.util
 import json
 
 import pytest
+import torch
 
 from ftlab import models, profiles
 
@@ -85,3 +86,34 @@ def test_the_gpu_profile_keeps_its_gpu_precision_when_planned_from_a_cpu(monkeyp
     monkeypatch.setenv("FTLAB_BF16", "off")
     monkeypatch.setenv("FTLAB_DEVICE", "cpu")
     assert profiles.active("gpu") == profiles.PROFILES["gpu"] and profiles.active("gpu").precision == "bf16"
+
+
+@pytest.mark.parametrize("flags", [{"avx2"}, {"avx2", "avx512f", "avx512_bf16"}, {"amx_bf16", "avx512_bf16"}])
+def test_every_cpu_trains_the_default_profile_in_fp32_whatever_its_flags(monkeypatch, flags):
+    """One set of fp32 references serves AVX2 and AVX-512 BF16 machines alike: the flags never change what trains."""
+    from ftlab import device
+
+    monkeypatch.delenv("FTLAB_BF16", raising=False)
+    monkeypatch.delenv("FTLAB_PROFILE", raising=False)
+    monkeypatch.setattr(device, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(profiles, "pick_device", lambda: torch.device("cpu"))
+    tiny = profiles.active()
+    assert tiny.name == "tiny" and (tiny.precision, tiny.dpo.dpo.bf16, tiny.pretrain_demo.bf16) == ("fp32", False, False)
+    reason = device.training_precision("cpu").reason
+    assert ("has bf16" in reason) == ("avx512_bf16" in flags), reason
+
+
+def test_on_a_cuda_gpu_the_default_stays_tiny_in_fp32_and_only_the_gpu_profile_uses_bf16(monkeypatch):
+    from ftlab import device
+
+    monkeypatch.delenv("FTLAB_BF16", raising=False)
+    monkeypatch.delenv("FTLAB_PROFILE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    monkeypatch.setattr(profiles, "pick_device", lambda: torch.device("cuda"))
+    assert profiles.default_profile_name() == "tiny"
+    assert profiles.active().precision == "fp32"  # its references are fp32: they still apply on the GPU
+    assert profiles.active("gpu").precision == "bf16"
+    assert device.training_precision("cuda", bf16_profile=True).bf16
+    monkeypatch.setenv("FTLAB_BF16", "on")
+    assert profiles.active("tiny").precision == "bf16"

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from ftlab.models import load
-from ftlab.peft_compare import max_logit_difference, merged_copy, range_verdict, relative, saved_bytes
+from ftlab.peft_compare import max_logit_difference, merged_copy, relative, saved_bytes
 from ftlab.peft_methods import PeftOptions, build, trainable_parameters
 
 
@@ -72,13 +72,10 @@ def test_run_sft_refuses_packing_rows_for_prompt_tuning(tmp_path):
         run_sft(model, tok, rows, SFTSettings(max_steps=1, padding_free=True), tmp_path)
 
 
-def test_relative_quality_and_its_verdict():
+def test_relative_quality_propagates_the_spread():
     ratio, err = relative((0.3, 0.03), (0.4, 0.04))
     assert ratio == pytest.approx(0.75)
     assert err == pytest.approx(0.75 * (0.1 ** 2 + 0.1 ** 2) ** 0.5)
-    assert range_verdict((0.75, 0.1), 0.85, 0.90) == "held"  # 0.85 is inside 0.75 ± 0.1
-    assert range_verdict((0.75, 0.05), 0.85, 0.90) == "did not hold"
-    assert range_verdict((1.02, 0.01), 0.95, 0.98) == "did not hold"  # better than claimed is outside too
 
 
 def test_a_model_trained_with_bf16_comes_back_without_the_autocast_wrapper(tmp_path):
