@@ -268,6 +268,8 @@ def test_plain_removes_accelerates_autocast_wrapper_from_a_bf16_run(make_trainer
     assert seen == [torch.float32], (f"after ftlab.sft._plain the model still runs in {seen}: accelerate's "
                                      "unwrap_model(keep_fp32_wrapper=False) no longer removes its autocast wrapper")
     assert "_original_forward" not in plain.__dict__
+    from accelerate.state import AcceleratorState
+    AcceleratorState._reset_state(reset_partial_state=True)  # as transformers' TrainingArguments does: no bf16 left
 
 
 def test_ewc_penalty_is_shared_out_as_trainer_scales_the_loss(make_trainer):
