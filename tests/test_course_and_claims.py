@@ -46,8 +46,77 @@ def test_a_failing_notebook_is_still_written_with_the_outputs_that_ran(tmp_path,
     assert course.run_course(tmp_path / "out") == 1
     written = nbformat.read(tmp_path / "out" / "00_broken.ipynb", as_version=4)
     assert "first cell ran" in written.cells[0].outputs[0]["text"]
-    assert written.cells[1].outputs[0]["ename"] == "ZeroDivisionError" and not written.cells[2].outputs
-    assert "FAILED" in (tmp_path / "out" / "REPORT.md").read_text()
+    assert written.cells[1].outputs[0]["ename"] == "ZeroDivisionError"
+    assert written.cells[2].cell_type == "markdown" and "stopped at the cell above" in written.cells[2].source
+    assert not written.cells[3].outputs and written.cells[3].execution_count is None
+    report = (tmp_path / "out" / "REPORT.md").read_text()
+    assert "FAILED" in report and "stopped at cell 1: ZeroDivisionError: division by zero; cell 2 did not run" in report
+
+
+def _stale(source: str, text: str, count: int):
+    """A code cell as the repository stores it: source, an output from an earlier run, its execution count."""
+    cell = nbformat.v4.new_code_cell(source, execution_count=count)
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+    return cell
+
+
+@pytest.mark.parametrize("store", [False, True])
+def test_a_failed_run_shows_only_what_it_measured(tmp_path, monkeypatch, store):
+    """Issue 30: stored outputs of the cells after a failure (CLAIM lines among them) must not appear in the
+    executed copy, REPORT.md or index.html as if this run had produced them; the cells before it show this run's
+    outputs; with --store the stored notebook is left as it was."""
+    from ftlab import course
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_stale("print('CLAIM fresh: held - printed by this run')", "CLAIM stale0: held - stored\n", 1),
+                nbformat.v4.new_markdown_cell("some prose"),
+                _stale("raise RuntimeError('stop here')", "CLAIM stale2: held - stored\n", 2),
+                _stale("print('CLAIM late: held - after the failure')", "CLAIM stale3: held - stored\n", 3),
+                _stale("x = 1", "stored output without a claim\n", 4)]
+    books = tmp_path / "books"
+    books.mkdir()
+    nbformat.write(nb, books / "00_midway.ipynb")
+    stored_before = (books / "00_midway.ipynb").read_text()
+    monkeypatch.setattr(course, "NOTEBOOKS_DIR", books)
+    out = tmp_path / "out"
+    assert course.run_course(out, store=store) == 1
+
+    written = nbformat.read(out / "00_midway.ipynb", as_version=4)
+    texts = [o.get("text", "") + o.get("evalue", "") for c in written.cells for o in c.get("outputs", [])]
+    assert not any("stale" in t or "stored output" in t for t in texts), texts
+    assert written.cells[0].outputs[0]["text"] == "CLAIM fresh: held - printed by this run\n"
+    assert written.cells[2].outputs[-1]["ename"] == "RuntimeError"
+    assert "stopped at the cell above" in written.cells[3].source  # the note, inserted after the failing cell
+    assert [(c.outputs, c.execution_count) for c in written.cells[4:]] == [([], None), ([], None)]
+    assert course.claim_lines(written) == ["CLAIM fresh: held - printed by this run"]
+
+    report = (out / "REPORT.md").read_text()
+    index = (out / "index.html").read_text()
+    for page in (report, index):
+        assert "CLAIM fresh: held - printed by this run" in page
+        assert "stale" not in page and "CLAIM late" not in page
+    assert "stale" not in (out / "html" / "00_midway.html").read_text()  # it shows the sources: CLAIM late is there
+    assert "stopped at cell 2: RuntimeError: stop here; cells 3–4 did not run (2 code cell(s)" in report
+    assert "stopped at cell 2: RuntimeError: stop here" in index
+    assert (books / "00_midway.ipynb").read_text() == stored_before  # only a clean run replaces it
+
+
+def test_kernels_draw_images_even_when_the_caller_set_mplbackend_agg(tmp_path, monkeypatch):
+    """The test suite and `scripts/setup.sh test` set MPLBACKEND=Agg (bench/course_time.py --store used to): a
+    kernel that inherited it would install no inline backend, and executed or stored notebooks would hold no plots."""
+    from ftlab import course
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])")]
+    books = tmp_path / "books"
+    books.mkdir()
+    nbformat.write(nb, books / "00_plot.ipynb")
+    monkeypatch.setattr(course, "NOTEBOOKS_DIR", books)
+    assert course.run_course(tmp_path / "out", html=False) == 0
+    written = nbformat.read(tmp_path / "out" / "00_plot.ipynb", as_version=4)
+    kinds = [(o.output_type, sorted(o.get("data", {}))) for o in written.cells[0].outputs]
+    assert any("image/png" in data for _, data in kinds), kinds
 
 
 def test_course_run_folder_has_html_every_plot_run_cards_and_the_profile(tmp_path, monkeypatch):
