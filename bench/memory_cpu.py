@@ -1,6 +1,6 @@
 """Predicted vs measured peak memory of one training step, on this machine's CPU.
 
-    python bench/memory_cpu.py            # the full grid (about 37 configurations, a few minutes on 2 cores)
+    python bench/memory_cpu.py            # the full grid (37 configurations; resumes an interrupted run)
     python bench/memory_cpu.py --quick    # six of them
 
 Each configuration is measured in a fresh process (ftlab.memprobe: live tensor bytes before the step + the
@@ -21,9 +21,9 @@ from pathlib import Path
 
 from ftlab.jsonl import atomic_write_text
 from ftlab.memory import TrainSetup, estimate, measure
-from ftlab.paths import REPO_ROOT
+from ftlab.paths import REPO_ROOT, runs_dir
 from ftlab.peft_methods import PeftOptions
-from ftlab.provenance import stamp
+from ftlab.provenance import fingerprint, reference_for, stamp
 from ftlab.seedstore import record_certification
 
 GIB = 2**30
@@ -68,19 +68,33 @@ def describe(model: str, setup: TrainSetup) -> str:
     return f"{model:13s} {setup.method:6s} b{setup.batch_size:<2d} s{setup.seq_len:<4d} {' '.join(extras)}"
 
 
-def run(rows, device: str = "cpu", save: str | None = None) -> list[float]:
+PARTIAL = "memory_cpu.partial.json"  # measured rows of an unfinished run, in the runs folder (a kill loses one)
+
+
+def run(rows, device: str = "cpu", save: str | None = None, timeout_s: float = 3600) -> list[float]:
+    """Predict and measure each (model, setup); with `save`, rows measured by an earlier unfinished run with the
+    same code are reused (runs/memory_cpu.partial.json) and the finished table is written to `save`."""
     errors, results = [], []
+    partial = runs_dir() / PARTIAL
+    today = fingerprint(reference_for(REPO_ROOT / "bench/results/memory_cpu.json").roots)["code"]
+    earlier = json.loads(partial.read_text()) if save and partial.exists() else {}
+    done = {r["label"]: r for r in earlier.get("rows", [])} if earlier.get("code") == today else {}
     print(f"{'configuration':48s} {'predicted':>10s} {'measured':>10s} {'error':>7s}  peak phase")
     for model, setup in rows:
         t0 = time.time()
         predicted = estimate(model, setup)
-        measured = measure(model, setup)["peak_bytes"]
+        label = describe(model, setup)
+        measured = done[label]["measured"] if label in done else measure(model, setup, timeout_s)["peak_bytes"]
         err = (predicted.total - measured) / measured
         errors.append(err)
-        results.append({"model": model, "setup": asdict(setup), "label": describe(model, setup),
-                         "predicted": predicted.total, "measured": measured, "peak_phase": predicted.peak_phase})
-        print(f"{describe(model, setup):48s} {predicted.total / 2**20:8.1f}MB {measured / 2**20:8.1f}MB "
-              f"{err:+7.1%}  {predicted.peak_phase} ({time.time() - t0:.0f}s)", flush=True)
+        results.append({"model": model, "setup": asdict(setup), "label": label,
+                        "predicted": predicted.total, "measured": measured, "peak_phase": predicted.peak_phase})
+        if save:
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(partial, json.dumps({"code": today, "rows": results}) + "\n")
+        print(f"{label:48s} {predicted.total / 2**20:8.1f}MB {measured / 2**20:8.1f}MB "
+              f"{err:+7.1%}  {predicted.peak_phase} ({time.time() - t0:.0f}s{', from the partial run' if label in done else ''})",
+              flush=True)
     abs_err = [abs(e) for e in errors]
     print(f"\n{len(errors)} configurations: median |error| {statistics.median(abs_err):.1%}, "
           f"max |error| {max(abs_err):.1%} (goal: median <= 5%, max <= 10%)")
@@ -88,6 +102,7 @@ def run(rows, device: str = "cpu", save: str | None = None) -> list[float]:
         out = REPO_ROOT / save
         record = stamp({"rows": results, "certifications": []}, out, precision="per configuration")
         atomic_write_text(out, json.dumps(record, indent=1) + "\n")
+        partial.unlink(missing_ok=True)
         print(f"saved {out}")
     return errors
 
@@ -119,10 +134,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="six configurations only")
     parser.add_argument("--skip", type=int, default=0, help="skip the first N configurations")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds one probe may take (bf16 on a CPU "
+                        "without bf16 in hardware is emulated: SmolLM2's bf16 rows take many minutes there)")
     args = parser.parse_args(argv)
     rows = grid("cpu")[args.skip:]
     run(rows[:: max(1, len(rows) // 6)] if args.quick else rows,
-        save=None if args.quick or args.skip else "bench/results/memory_cpu.json")
+        save=None if args.quick or args.skip else "bench/results/memory_cpu.json", timeout_s=args.timeout)
 
 
 if __name__ == "__main__":

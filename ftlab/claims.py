@@ -89,15 +89,19 @@ def judge_stage_ratio(pretraining_usd: float, sft_usd: float, at_least: float = 
 
 # --- 01: SFT ----------------------------------------------------------------------------------------------------
 
-def judge_instruction_following(base_seen: float, base_reworded: float, after_seen: Sequence[float],
-                                after_reworded: Sequence[float], n_items: int) -> Judgement:
-    seen = difference(estimate(after_seen, n_items), estimate([base_seen], n_items))
-    new = difference(estimate(after_reworded, n_items), estimate([base_reworded], n_items))
-    verdict = "held" if sign(new) > 0 else "depends" if sign(seen) > 0 else "did not hold"
-    return Judgement(verdict,
-                     f"instructions worded as never in training: {pct(base_reworded)} (base) -> "
-                     f"{ci(estimate(after_reworded, n_items))} after SFT; the training wording: {pct(base_seen)} -> "
-                     f"{ci(estimate(after_seen, n_items))}; {len(after_seen)} seeds, {n_items} test questions each")
+def judge_instruction_following(base_seen: float, after_seen: Sequence[float], base_reworded: Mapping[str, float],
+                                after_reworded: Mapping[str, Sequence[float]], n_items: int,
+                                n_per_task: int) -> Judgement:
+    """Per task, on instructions worded as no training row is: held if every task's exact match rises over the
+    base beyond the 95 % interval, depends if some do, did not hold if none does (the model learnt templates)."""
+    signs = {t: sign(difference(estimate(after_reworded[t], n_per_task), estimate([base_reworded[t]], n_per_task)))
+             for t in after_reworded}
+    return Judgement(tri(list(signs.values())),
+                     "instructions worded as never in training, per task: " + ", ".join(
+                         f"{t} {pct(base_reworded[t])} -> {ci(estimate(after_reworded[t], n_per_task))}"
+                         for t in after_reworded)
+                     + f"; in the training wording, all tasks: {pct(base_seen)} -> "
+                       f"{ci(estimate(after_seen, n_items))}; {len(after_seen)} seeds")
 
 
 def judge_recipe_lr(recipe: float, tuned: Sequence[float], n_items: int, recipe_lr: float, tuned_lr: float,
@@ -317,8 +321,8 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
     _c("00-stage-ratio", "00", "Pretraining costs orders of magnitude more than fine-tuning.", "",
        "held if pretraining / SFT compute for the same model is at least 1,000x", judge_stage_ratio, "held"),
     _c("01-sft-instruction-following", "01", "SFT turns a next-token predictor into an instruction follower.", "",
-       "held if exact match on test instructions worded as never in training rises over the base beyond the 95 % "
-       "interval (seeds and test-set size); depends if only the training wording improves",
+       "on test instructions worded as never in training: held if every task's exact match rises over the base "
+       "beyond the 95 % interval (seeds and test-set size), depends if some tasks' do, did not hold if none does",
        judge_instruction_following, None),
     _c("01-sft-recipe-lr", "01", "A typical SFT recipe uses learning rate 2e-5 (3 epochs, cosine, warm-up 0.1, "
        "effective batch 16, bf16).", "",

@@ -134,3 +134,23 @@ def test_settings_key_keeps_only_changed_fields():
 
     assert settings_key(SFTSettings()) == {}
     assert settings_key(SFTSettings(learning_rate=1e-3, bf16=True)) == {"learning_rate": 1e-3, "bf16": True}
+
+
+def test_recorded_numbers_leave_out_what_the_machine_measured():
+    from ftlab.seedstore import recorded_numbers
+
+    row = {"accuracy": 0.4, "wall_time_s": 61.2, "tokens_per_s": 1300.0, "card": {"tokens": 5},
+           "scores": {"overall": {"accuracy": 0.4}}, "history": [{"loss": 2.5, "train_runtime": 3.0}],
+           "seconds_per_question": {"a": 0.1}, "answers": ["x"], "live": True, "arm": "a"}
+    assert recorded_numbers(row) == {"accuracy": 0.4, "scores.overall.accuracy": 0.4, "history.0.loss": 2.5}
+
+
+def test_certification_allows_each_metric_its_tolerance_and_every_other_number_the_largest():
+    from ftlab.seedstore import certification_gaps
+
+    stored = [{"arm": "a", "seed": 0, "accuracy": 0.40, "loss": 1.00, "per_task": {"t": 0.50}}]
+    live = [{"arm": "a", "seed": 0, "accuracy": 0.41, "loss": 1.03, "per_task": {"t": 0.52}}]
+    gaps = certification_gaps(live, stored, {"accuracy": 0.01, "loss": 0.02})
+    assert gaps["accuracy"] == pytest.approx((0.01, 0.01))
+    assert gaps["loss"] == pytest.approx((0.03, 0.02))  # over its tolerance: this change moved a number
+    assert gaps["per_task.t"] == pytest.approx((0.02, 0.02))  # no tolerance of its own: the largest one
