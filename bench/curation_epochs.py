@@ -102,6 +102,8 @@ def main() -> None:
     before = data["wall_time_s"]
 
     def save(result: dict) -> None:
+        """Keep each finished run in the file at once, so a kill loses the run in progress and nothing else."""
+        data["results"] = [*data["results"], result]
         print(f"{result['arm']:8s} seed {result['seed']} {result['steps']:5d} steps: accuracy "
               f"{result['accuracy']:.1%}, response loss {result['response_loss']:.3f}, {result['wall_time_s']:.0f} s",
               flush=True)

@@ -48,8 +48,10 @@ def pct(x: float) -> str:
 
 
 def ci(e: Estimate, fmt: Callable[[float], str] = pct) -> str:
-    """'mean [low, high]' of an estimate."""
+    """'mean [low, high]' of an estimate (a proportion's interval shown within 0-100 %)."""
     low, high = e.interval()
+    if fmt is pct:
+        low, high = max(low, 0.0), min(high, 1.0)
     return f"{fmt(e.mean)} [{fmt(low)}, {fmt(high)}]"
 
 
@@ -306,96 +308,122 @@ def judge_alignment_tax(rise: Mapping[str, Sequence[float]], note: str = "") -> 
 
 # --- the registry -----------------------------------------------------------------------------------------------
 
-def _c(id, notebook, statement, literature, rule, judge, tiny):
-    return Claim(id, notebook, statement, literature, rule, judge, {"tiny": tiny})
+# The verdicts each profile's numbers give, as measured (the notebooks' stored outputs show the evidence). A claim
+# computed from published figures alone gives the same verdict on every profile. A profile with no entry for a
+# claim has not been measured yet: its CLAIM line says so and nothing is enforced there.
+SAME_ON_EVERY_PROFILE = {
+    "00-pretraining-cost": "depends", "00-sft-cost": "depends", "00-domain-cost": "did not hold",
+    "00-stage-ratio": "held", "memory-full-7b-80gb": "depends", "memory-full-7b-56gb": "held",
+    "memory-lora-r8-7b": "depends", "memory-lora-r16-7b": "depends", "memory-qlora-7b": "depends",
+    "memory-prompt-7b": "depends",
+}
+EXPECTED = {
+    "tiny": {
+        "01-sft-instruction-following": "depends", "01-sft-recipe-lr": "did not hold",
+        "01-assistant-only-loss": "held",
+        "03-narrow-finetuning-forgets": "held", "03-lora-forgets-less": "held", "03-mitigation-stars": "did not hold",
+        "03-alignment-tax": "held",
+    },
+}
+PROFILE_NAMES = ("tiny", "smol", "gpu")
+
+
+def expected_verdicts(claim_id: str) -> dict[str, str]:
+    """{profile: verdict} the registry expects for a claim."""
+    if claim_id in SAME_ON_EVERY_PROFILE:
+        return dict.fromkeys(PROFILE_NAMES, SAME_ON_EVERY_PROFILE[claim_id])
+    return {p: table[claim_id] for p, table in EXPECTED.items() if claim_id in table}
+
+
+def _c(id, notebook, statement, literature, rule, judge):
+    return Claim(id, notebook, statement, literature, rule, judge, expected_verdicts(id))
 
 
 CLAIMS: dict[str, Claim] = {c.id: c for c in (
     _c("00-pretraining-cost", "00", "Pretraining costs $1M–$100M+ on trillions of tokens.", "",
        "held if every model's compute-only cost (6·N·T on an H100 at 40 % MFU) reaches the claimed low end; depends "
-       "if some do", judge_pretraining_cost, "depends"),
+       "if some do", judge_pretraining_cost),
     _c("00-sft-cost", "00", "SFT costs $10–$10,000 on thousands to millions of pairs.", "",
-       "held if every compute-only SFT estimate lies in the range; depends if some do", judge_cost_range, "depends"),
+       "held if every compute-only SFT estimate lies in the range; depends if some do", judge_cost_range),
     _c("00-domain-cost", "00", "Domain tuning costs $50–$5,000.", "",
-       "held if every compute-only estimate lies in the range; depends if some do", judge_cost_range, "did not hold"),
+       "held if every compute-only estimate lies in the range; depends if some do", judge_cost_range),
     _c("00-stage-ratio", "00", "Pretraining costs orders of magnitude more than fine-tuning.", "",
-       "held if pretraining / SFT compute for the same model is at least 1,000x", judge_stage_ratio, "held"),
+       "held if pretraining / SFT compute for the same model is at least 1,000x", judge_stage_ratio),
     _c("01-sft-instruction-following", "01", "SFT turns a next-token predictor into an instruction follower.", "",
        "on test instructions worded as never in training: held if every task's exact match rises over the base "
        "beyond the 95 % interval (seeds and test-set size), depends if some tasks' do, did not hold if none does",
-       judge_instruction_following, None),
+       judge_instruction_following),
     _c("01-sft-recipe-lr", "01", "A typical SFT recipe uses learning rate 2e-5 (3 epochs, cosine, warm-up 0.1, "
        "effective batch 16, bf16).", "",
-       "held unless lr 2e-5 scores below the profile's tuned rate beyond the 95 % interval", judge_recipe_lr, None),
+       "held unless lr 2e-5 scores below the profile's tuned rate beyond the 95 % interval", judge_recipe_lr),
     _c("01-assistant-only-loss", "01", "Train the loss on the assistant's tokens only.", "",
        "held if assistant-only beats whole-sequence loss beyond the 95 % interval; did not hold if worse; depends "
-       "if tied", judge_assistant_only, None),
+       "if tied", judge_assistant_only),
     _c("lima-1k-competitive", "02", "1,000 curated examples are competitive with 52,000 (LIMA).",
        "LIMA (Zhou et al. 2023): 65B tuned on 1,000 examples competitive with Alpaca-52k",
        "competitive = not worse beyond the 95 % interval: held if so step-matched and epoch-matched; depends if in "
-       "one only", judge_lima_competitive, None),
+       "one only", judge_lima_competitive),
     _c("lima-quality-over-quantity", "02", "Quality over quantity.", "",
        "held if curated-1k beats random-1k of the same pool beyond the 95 % interval; depends if tied",
-       judge_curated_beats, None),
+       judge_curated_beats),
     _c("lima-vs-longest", "02", "Curation beats a cheap selector.",
        "Zhao et al. 2024: the 1,000 longest responses are a strong baseline",
-       "held if curated-1k beats longest-1k beyond the 95 % interval; depends if tied", judge_curated_beats, None),
+       "held if curated-1k beats longest-1k beyond the 95 % interval; depends if tied", judge_curated_beats),
     _c("lima-diversity", "02", "Keep the set diverse.", "",
-       "held if the selection lowers the prompts' mean pairwise cosine", judge_diversity, None),
+       "held if the selection lowers the prompts' mean pairwise cosine", judge_diversity),
     _c("lima-no-contamination", "02", "No test item may leak into training.", "",
        "held if the curated set holds no test row and decontamination found every planted one",
-       judge_no_contamination, None),
+       judge_no_contamination),
     _c("03-narrow-finetuning-forgets", "03", "Fine-tuning on a narrow task (e.g. SQL only) degrades general ability.",
        "", "held if full fine-tuning raises held-out general loss beyond the 95 % interval of the seeds",
-       judge_forgets, None),
+       judge_forgets),
     _c("03-lora-forgets-less", "03", "LoRA mitigates forgetting (★★★★).",
        "Biderman et al. 2024, 'LoRA Learns Less and Forgets Less'",
-       "held if LoRA's general-loss rise is below full fine-tuning's beyond the 95 % interval", judge_lora_forgets_less,
-       None),
+       "held if LoRA's general-loss rise is below full fine-tuning's beyond the 95 % interval", judge_lora_forgets_less),
     _c("03-mitigation-stars", "03", "Mitigations rated LoRA ★★★★, replay ★★★★, EWC ★★★, low LR ★★, short ★★.", "",
        "held if the ★★★★ mitigations' mean (avoided forgetting x kept gain) beats the ★★ ones'",
-       judge_mitigation_stars, None),
+       judge_mitigation_stars),
     _c("03-alignment-tax", "03", "Instruction tuning costs general ability (the alignment tax).", "",
-       "held if instruction SFT raises general loss beyond the 95 % interval of the seeds", judge_forgets, None),
+       "held if instruction SFT raises general loss beyond the 95 % interval of the seeds", judge_forgets),
     *(_c(i, "04", s, lit, "held if every convention's prediction lies within ±25 % of the claim; depends if some do",
-         judge_memory_claim, tiny) for i, s, lit, tiny in (
-        ("memory-full-7b-80gb", "Full fine-tuning of 7B needs ~80 GB.", "", "depends"),
-        ("memory-full-7b-56gb", "Full FT of 7B: 14 GB weights + 14 GB gradients + 28 GB Adam = ~56 GB.", "", "held"),
-        ("memory-lora-r8-7b", "LoRA r=8 on 7B needs ~16 GB.", "", "depends"),
-        ("memory-lora-r16-7b", "LoRA r=16 on 7B needs ~15 GB.", "", "depends"),
-        ("memory-qlora-7b", "QLoRA on 7B needs ~6 GB.", "QLoRA paper: 7B base 5.05 GB", "depends"),
-        ("memory-prompt-7b", "Prompt tuning on 7B needs ~14 GB.", "", "depends"))),
+         judge_memory_claim) for i, s, lit in (
+        ("memory-full-7b-80gb", "Full fine-tuning of 7B needs ~80 GB.", ""),
+        ("memory-full-7b-56gb", "Full FT of 7B: 14 GB weights + 14 GB gradients + 28 GB Adam = ~56 GB.", ""),
+        ("memory-lora-r8-7b", "LoRA r=8 on 7B needs ~16 GB.", ""),
+        ("memory-lora-r16-7b", "LoRA r=16 on 7B needs ~15 GB.", ""),
+        ("memory-qlora-7b", "QLoRA on 7B needs ~6 GB.", "QLoRA paper: 7B base 5.05 GB"),
+        ("memory-prompt-7b", "Prompt tuning on 7B needs ~14 GB.", ""))),
     _c("memory-predictor-accuracy", "04", "Memory can be predicted before a run (ftlab's own claim).", "",
        "held if the median |error| against measured peaks is at most 5 % and the largest at most 10 %",
-       judge_predictor_accuracy, None),
+       judge_predictor_accuracy),
     *(_c(f"05-{m}-quality", "05", f"{m} reaches {lo:.0%}–{hi:.0%} of full fine-tuning's quality.",
          "Lester et al. 2021: prompt tuning competitive only near 11B" if m == "prompt" else "",
          "held if the 95 % interval of (method / full FT exact match) overlaps the claimed range; did not hold if it "
-         "lies wholly outside", judge_relative_quality, None) for m, (lo, hi) in SOURCE_QUALITY.items()),
+         "lies wholly outside", judge_relative_quality) for m, (lo, hi) in SOURCE_QUALITY.items()),
     _c("05-adapters-latency", "05", "Adapters add inference latency (cannot be merged); LoRA merges away.", "",
        "held if adapters are slower than merged LoRA in at least 5 of 6 interleaved timing rounds; did not hold if "
-       "faster as often", judge_adapters_latency, None),
+       "faster as often", judge_adapters_latency),
     _c("05-qlora-matches-lora", "05", "QLoRA matches LoRA's quality.", "QLoRA (Dettmers et al. 2023): MMLU 53.1 vs 53.0",
-       "held if QLoRA and LoRA differ by less than the 95 % interval", judge_qlora_matches_lora, None),
+       "held if QLoRA and LoRA differ by less than the 95 % interval", judge_qlora_matches_lora),
     _c("05-lora-learning-rate", "05", "LoRA wants a larger learning rate (1e-4–3e-4) than full FT (1e-5–5e-5).", "",
-       "held if the sweep's best LoRA rate is above full fine-tuning's", judge_lora_learning_rate, None),
+       "held if the sweep's best LoRA rate is above full fine-tuning's", judge_lora_learning_rate),
     _c("06-specialist-beats-generalist", "06", "A small model fine-tuned on domain data beats a much larger general "
        "model on that domain, at a fraction of the inference cost.", "",
        "held if the specialist beats the generalist's best prompt beyond the 95 % interval on both test splits; "
-       "depends if on one", judge_specialist_vs_generalist, None),
+       "depends if on one", judge_specialist_vs_generalist),
     _c("06-domain-tuning-forgets", "06", "Domain tuning costs general ability.", "",
-       "held if domain SFT raises held-out general loss beyond the 95 % interval of the seeds", judge_forgets, None),
+       "held if domain SFT raises held-out general loss beyond the 95 % interval of the seeds", judge_forgets),
     _c("06-few-examples-worse-than-base", "06", "Fine-tuned models do worse than the base with fewer than 100 "
        "examples (and too many epochs).", "",
        "held if the few-example model scores below the base beyond the 95 % interval on both splits; did not hold "
-       "if above on both", judge_few_examples, None),
+       "if above on both", judge_few_examples),
     _c("07-dpo-prefers-better-answer", "07", "Preference alignment makes the model prefer the better answer.", "",
        "per β: held if held-out preference accuracy rises over the SFT model beyond the 95 % interval and reward "
        "accuracy is above 50 %; depends if only one of them; the verdict is shared by every β or is depends",
-       judge_dpo_prefers, None),
+       judge_dpo_prefers),
     _c("07-alignment-tax", "07", "Alignment costs raw capability (the alignment tax).", "",
        "held if every β raises general loss over the SFT model beyond the 95 % interval; depends if some do",
-       judge_alignment_tax, None),
+       judge_alignment_tax),
 )}
 
 
@@ -420,7 +448,9 @@ def check(claim_id: str, profile: str, **measured) -> str:
     """Judge a claim, return its CLAIM line, and raise ClaimMismatch when the verdict is not the registry's."""
     judgement, expected = judge(claim_id, profile, **measured)
     line = f"CLAIM {claim_id}: {judgement.verdict} — {judgement.evidence}"
-    if expected is not None and judgement.verdict != expected:
+    if expected is None:
+        return f"{line} [no verdict recorded for the {profile} profile yet: not enforced]"
+    if judgement.verdict != expected:
         raise ClaimMismatch(f"{line} | the claims registry (ftlab.claims) expects '{expected}' for {claim_id} on the "
                             f"{profile} profile, and its rule gave '{judgement.verdict}' from these numbers: a result "
                             "changed (find out why), or the registry must be updated with the reason")

@@ -125,3 +125,8 @@ def test_notebooks_judge_claims_only_through_the_registry():
 def test_each_claim_names_its_notebook_and_rule():
     for c in CLAIMS.values():
         assert any(p.name.startswith(c.notebook) for p in NOTEBOOKS) and c.rule and c.statement, c.id
+
+
+def test_a_profile_without_a_recorded_verdict_is_said_not_to_be_enforced():
+    line = check("01-assistant-only-loss", "smol", assistant_only=[0.4] * 3, whole_sequence=[0.1] * 3, n_items=200)
+    assert line.startswith("CLAIM 01-assistant-only-loss: held") and "not enforced" in line
