@@ -227,15 +227,17 @@ def judge_relative_quality(method: Sequence[float], full: Sequence[float], n_ite
 
 def judge_adapters_latency(adapters_s: Sequence[float], merged_lora_s: Sequence[float],
                            logit_gap: float) -> Judgement:
-    """Paired over interleaved rounds (each round times every model back to back): held when adapters were
-    slower than merged LoRA in at least 5 of every 6 rounds, did not hold when faster in as many."""
+    """Interleaved rounds (each round times every model back to back). A busy machine only ever adds time, so
+    the fastest round of each is its truest cost: held when adapters' fastest round is slower than merged LoRA's
+    and adapters were slower in most rounds, did not hold when faster by both, depends otherwise."""
     slower = sum(a > m for a, m in zip(adapters_s, merged_lora_s))
     n = len(adapters_s)
-    verdict = "held" if slower * 6 >= 5 * n else "did not hold" if (n - slower) * 6 >= 5 * n else "depends"
-    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
-    return Judgement(verdict, f"adapters slower than merged LoRA in {slower} of {n} interleaved rounds (median "
-                              f"{med(adapters_s) * 1e3:.1f} vs {med(merged_lora_s) * 1e3:.1f} ms); merged LoRA = "
-                              f"unmerged within {logit_gap:.0e} in the logits")
+    fast_a, fast_m = min(adapters_s), min(merged_lora_s)
+    votes = [fast_a > fast_m, slower * 2 > n]
+    verdict = "held" if all(votes) else "did not hold" if not any(votes) else "depends"
+    return Judgement(verdict, f"fastest round: adapters {fast_a * 1e3:.1f} ms vs merged LoRA {fast_m * 1e3:.1f} ms "
+                              f"({fast_a / fast_m:.2f}x); adapters slower in {slower} of {n} interleaved rounds; "
+                              f"merged LoRA = unmerged within {logit_gap:.0e} in the logits")
 
 
 def judge_qlora_matches_lora(qlora: Sequence[float], lora: Sequence[float], n_items: int) -> Judgement:
@@ -323,6 +325,10 @@ EXPECTED = {
         "01-assistant-only-loss": "held",
         "03-narrow-finetuning-forgets": "held", "03-lora-forgets-less": "held", "03-mitigation-stars": "did not hold",
         "03-alignment-tax": "held",
+        "05-lora-quality": "did not hold", "05-qlora-quality": "did not hold", "05-adapters-quality": "did not hold",
+        "05-prefix-quality": "did not hold", "05-prompt-quality": "did not hold", "05-adapters-latency": "held",
+        "05-qlora-matches-lora": "held", "05-lora-learning-rate": "held",
+        "07-dpo-prefers-better-answer": "depends", "07-alignment-tax": "held",
     },
 }
 PROFILE_NAMES = ("tiny", "smol", "gpu")
@@ -401,8 +407,8 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
          "held if the 95 % interval of (method / full FT exact match) overlaps the claimed range; did not hold if it "
          "lies wholly outside", judge_relative_quality) for m, (lo, hi) in SOURCE_QUALITY.items()),
     _c("05-adapters-latency", "05", "Adapters add inference latency (cannot be merged); LoRA merges away.", "",
-       "held if adapters are slower than merged LoRA in at least 5 of 6 interleaved timing rounds; did not hold if "
-       "faster as often", judge_adapters_latency),
+       "held if adapters' fastest interleaved timing round is slower than merged LoRA's and they were slower in most "
+       "rounds; did not hold if faster by both; depends otherwise", judge_adapters_latency),
     _c("05-qlora-matches-lora", "05", "QLoRA matches LoRA's quality.", "QLoRA (Dettmers et al. 2023): MMLU 53.1 vs 53.0",
        "held if QLoRA and LoRA differ by less than the 95 % interval", judge_qlora_matches_lora),
     _c("05-lora-learning-rate", "05", "LoRA wants a larger learning rate (1e-4–3e-4) than full FT (1e-5–5e-5).", "",

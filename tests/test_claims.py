@@ -64,11 +64,12 @@ def test_competitive_means_not_worse_beyond_the_interval():
     assert (tied.verdict, worse_once.verdict, worse_twice.verdict) == ("held", "depends", "did not hold")
 
 
-def test_latency_is_compared_round_by_round():
-    adapters, lora = [1.1, 1.2, 1.1, 1.3, 1.2, 1.1], [1.0, 1.0, 1.0, 1.0, 1.0, 1.2]  # slower in 5 of 6 rounds
+def test_latency_reads_the_fastest_round_and_the_majority_of_rounds():
+    adapters, lora = [1.1, 1.2, 1.1, 1.3, 1.2, 1.1], [1.0, 1.0, 1.0, 1.0, 1.0, 1.2]  # slower in 5 of 6, min 1.1 > 1.0
     assert claims.judge_adapters_latency(adapters, lora, 1e-6).verdict == "held"
     assert claims.judge_adapters_latency(lora, adapters, 1e-6).verdict == "did not hold"
-    assert claims.judge_adapters_latency([1, 2, 1, 2, 1, 2], [2, 1, 2, 1, 2, 1], 1e-6).verdict == "depends"
+    # a load spike slows most of merged LoRA's rounds, but its fastest round shows it is not slower
+    assert claims.judge_adapters_latency([1.1] * 6, [1.0, 1.5, 1.5, 1.5, 1.5, 1.5], 1e-6).verdict == "depends"
 
 
 def test_the_few_examples_claim_says_when_the_base_scores_zero():

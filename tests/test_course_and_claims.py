@@ -7,11 +7,10 @@ from ftlab.course import claim_lines, course_notebooks
 from ftlab.notebook import claim
 
 
-def test_claim_line_format_and_verdicts(capsys):
-    line = claim("00-x", "depends", "3 vs 4")
-    assert line == "CLAIM 00-x: depends — 3 vs 4" and capsys.readouterr().out.strip() == line
-    with pytest.raises(ValueError, match="verdict must be one of"):
-        claim("00-x", "sort of", "")
+def test_notebook_claim_prints_the_registry_line_it_returns(capsys, monkeypatch):
+    monkeypatch.setenv("FTLAB_PROFILE", "tiny")
+    line = claim("00-stage-ratio", pretraining_usd=1e6, sft_usd=10.0)
+    assert line.startswith("CLAIM 00-stage-ratio: held — ") and capsys.readouterr().out.strip() == line
 
 
 def test_claim_lines_are_collected_from_executed_outputs():
