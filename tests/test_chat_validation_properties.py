@@ -138,3 +138,46 @@ def test_the_token_limit_is_inclusive_and_needs_both_tokenizer_and_limit():
         validate_rows([short, row], "t", WordTokenizer(), max_tokens=7)
     assert validate_rows([row], "t", WordTokenizer()) == [row]  # no limit given: nothing to check
     assert validate_rows([row], "t", None, max_tokens=1) == [row]  # no tokenizer: cannot count
+
+
+def test_over_length_message_in_full_and_the_file_loader_passes_the_limit_on(tmp_path):
+    row = {"messages": [{"role": "user", "content": "Count: a b"}, {"role": "assistant", "content": "2"}]}
+    path = tmp_path / "long.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(DatasetError) as err:
+        load_chat_jsonl(path, WordTokenizer(), max_tokens=7)
+    assert str(err.value) == (f"{path}: row 1: 8 tokens after the chat template, over the limit of 7; "
+                              "shorten it or raise max_length")
+    assert load_chat_jsonl(path, WordTokenizer(), max_tokens=8) == [row]
+
+
+def test_an_unreadable_file_is_named_with_its_kind(tmp_path, monkeypatch):
+    import ftlab.data
+
+    def broken(path):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(ftlab.data, "read_jsonl", broken)
+    for name, kind in (("a.jsonl", "JSONL"), ("a.jsonl.gz", "gzipped JSONL")):
+        (tmp_path / name).write_text("")
+        with pytest.raises(DatasetError) as err:
+            load_chat_jsonl(tmp_path / name)
+        assert str(err.value) == (f"{tmp_path / name}: cannot be read as {kind} (OSError: disk gone); "
+                                  "expected one JSON object per line")
+
+
+def test_messages_of_a_row_that_is_not_a_conversation_in_full():
+    with pytest.raises(DatasetError) as err:
+        validate_messages(["hello"], "f", 4)
+    assert str(err.value) == "f: row 4: message 0 must be an object with 'role' and 'content', got str"
+
+
+def test_a_file_missing_from_data_says_how_to_restore_it_in_full(tmp_path):
+    from ftlab.data import DatasetFileMissing
+    from ftlab.paths import DATA_DIR
+
+    path = DATA_DIR / "instructions" / "no-such-split.jsonl.gz"
+    with pytest.raises(DatasetFileMissing) as err:
+        load_chat_jsonl(path)
+    assert str(err.value) == (f"{path}: no such file; it is committed with the repository: restore it with "
+                              "`git checkout -- data/`, or rebuild it with `python -m ftlab data build`")

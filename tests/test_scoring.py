@@ -79,12 +79,14 @@ def test_task_scores_exact_match_contains_and_f1_per_task_and_overall(monkeypatc
     assert got["answers"] == canned and list(got["scores"]) == ["capital", "count", "overall"]
 
 
-def test_task_scores_passes_the_token_budget_to_generation(monkeypatch):
+def test_task_scores_passes_model_tokenizer_and_token_budget_to_generation(monkeypatch):
     asked = []
-    monkeypatch.setattr(evaluate, "generate_answers", lambda model, tok, rs, n: asked.append(n) or ["x"] * len(rs))
-    task_scores(None, None, [{"task": "t", "answer": "x"}], max_new_tokens=7)
-    task_scores(None, None, [{"task": "t", "answer": "x"}])
-    assert asked == [7, 24]
+    monkeypatch.setattr(evaluate, "generate_answers",
+                        lambda model, tok, rs, n: asked.append((model, tok, n)) or ["x"] * len(rs))
+    model, tok = object(), object()
+    task_scores(model, tok, [{"task": "t", "answer": "x"}], max_new_tokens=7)
+    task_scores(model, tok, [{"task": "t", "answer": "x"}])
+    assert asked == [(model, tok, 7), (model, tok, 24)]
 
 
 def test_known_word_rate_and_mean_std():
