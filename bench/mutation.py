@@ -151,12 +151,24 @@ def run_one(label: str, module: str, functions, tests: list[str], children: int,
               "counts": counts, "survivors": {k: status[k] for k in survivors}, "seconds": round(seconds)}
     print(f"{label}: {module}: {caught}/{len(status)} mutants caught = {100 * result['score']:.1f} %  "
           f"({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}; {seconds:.0f} s)")
-    for k in survivors:
+    for k in survivors if show else ():
         print(f"    {status[k]:9} {k}")
         if show:
             diff = subprocess.run(mutmut + ["show", k], cwd=folder, env=env, capture_output=True, text=True).stdout
             print("\n".join("        " + line for line in diff.splitlines()[1:]))
+    if not show:
+        for line in _grouped(survivors, status):
+            print(line)
     return result
+
+
+def _grouped(keys: list[str], status: dict[str, str]) -> list[str]:
+    """Survivors one line per function and status: 'survived  ftlab.data.x_validate_rows__mutmut_ 3, 41, 42'."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for k in keys:
+        stem, _, number = k.rpartition("_")
+        groups.setdefault((status[k], stem + "_"), []).append(number)
+    return [f"    {s:9} {stem} {', '.join(numbers)}" for (s, stem), numbers in groups.items()]
 
 
 def _natural(key: str):

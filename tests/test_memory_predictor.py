@@ -337,6 +337,7 @@ def test_a_claim_holds_when_every_convention_is_within_25_percent(monkeypatch, g
     _fake_estimates(monkeypatch, gb_of)
     claim = memory_claims.MemoryClaim("c", "x needs ~10 GB", 10, TrainSetup(method="lora"), ("bf16", "mixed"))
     got = memory_claims.judge(claim)
+    assert got["claim"] is claim
     assert got["verdict"] == verdict and len(got["predicted_gb"]) == 8 == len(got["within"])
     assert got["low"] == pytest.approx(min(gb_of(s) for s in got["predicted_gb"]))
     assert got["high"] == pytest.approx(max(gb_of(s) for s in got["predicted_gb"]))

@@ -95,6 +95,18 @@ def test_statements_refused_before_they_reach_sqlite(sql, problem):
     assert problem in check_statement(sql)
 
 
+@pytest.mark.parametrize("sql, problem", [
+    ("", "empty query"), (";;", "empty query"),
+    ("select '\x00'", "query contains a NUL character"),
+    (";select 1", "only a single SELECT (or WITH … SELECT) statement is allowed; this one starts with ''"),
+    # the length is counted without trailing semicolons, whatever the last character before them
+    ("select 1 as " + "X" * 1989, "query is 2001 characters, over the limit of 2000"),
+])
+def test_refusals_in_full(sql, problem):
+    assert check_statement(sql) == problem
+    assert check_statement("select 1 as " + "X" * 1988 + ";;") is None  # 2000 characters and two semicolons
+
+
 @pytest.mark.parametrize("sql", [
     "select 1", " SELECT 1 ;", "with t as (select 1) select * from t", "-- the answer\nselect 1",
     "/* a\nb */ select 1", "select '" + "x" * (2000 - len("select ''")) + "'",  # exactly 2000 characters
@@ -191,6 +203,11 @@ def test_rows_up_to_the_cap_are_not_truncated():
     assert both.rows == (("Hydrogen", "H"), ("Helium", "He")) and both.columns == ("name", "symbol")
 
 
+def test_trailing_semicolons_are_dropped_before_sqlite_sees_the_query():
+    assert execute("select 1;;").rows == ((1,),)  # sqlite3 itself refuses 'select 1;;' as two statements
+    assert execute("select 1 as X ; ;").columns == ("X",)
+
+
 def test_two_statements_and_broken_sql_are_errors_named_by_their_kind():
     assert execute("select 1; select 2").error.startswith("ProgrammingError: ")
     assert execute("select name from nowhere").error == "OperationalError: no such table: nowhere"
@@ -218,6 +235,26 @@ def test_grade_refuses_a_gold_that_does_not_run_naming_the_row():
         grade(["select 1"], [{"id": "r9", "task": "a", "answer": "select nope from elements"}])
     with pytest.raises(ValueError, match="2 predictions for 1 rows"):
         grade(["select 1", "select 2"], [{"id": "r1", "task": "a", "answer": "select 1"}])
+
+
+def test_grade_compares_in_order_only_when_the_gold_has_order_by():
+    gold = "select name from elements where period = 1 order by atomic_number"
+    reversed_ = "select name from elements where period = 1 order by atomic_number desc"
+    rows = [{"id": "o", "task": "a", "answer": gold}, {"id": "u", "task": "a", "answer": gold.split(" order")[0]}]
+    assert [o["correct"] for o in grade([reversed_, reversed_], rows)] == [False, True]
+
+
+COUNT_5000 = "with recursive c(x) as (select 1 union all select x + 1 from c limit 5000) select count(*) from c"
+
+
+def test_the_time_limit_reaches_the_prediction_too():
+    """5,000 rows take more than 1,000 SQLite steps (when the clock is checked) and a few milliseconds: stopped
+    by a limit of 0 s, done well within the default 1 s."""
+    rows = [{"id": "r", "task": "a", "answer": "select 5000"}]
+    assert grade([COUNT_5000], rows)[0]["correct"] is True
+    assert grade([COUNT_5000], rows, timeout_s=0)[0] == {"id": "r", "task": "a", "ran": False, "correct": False}
+    assert domain.execution_accuracy([COUNT_5000], rows, timeout_s=0)["invalid_sql"] == 1.0
+    assert execution_match(COUNT_5000, "select 5000") and not execution_match(COUNT_5000, "select 5000", timeout_s=0)
 
 
 def test_grade_passes_the_time_limit_on():
