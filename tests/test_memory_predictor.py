@@ -246,6 +246,21 @@ def test_fsdp_splits_resident_terms_and_gathers_two_layers_and_the_root():
     assert mixed.breakdown["activations"] == 18560 - 3904  # FSDP holds the bf16 copies in gathered_params
 
 
+def test_fsdp_gathers_nothing_for_the_optimizer_step():
+    """S with 8 layers (6,344 parameters, 75 tensors), one token on 2 CUDA GPUs. Per GPU: weights 4 x 6344 / 2 =
+    12,688, AdamW (8 x 6344 + 4 x 75) / 2 = 25,526, gradients 12,688, foreach temporaries 12,688: the optimizer
+    step's 63,590 is the peak, with nothing gathered (the forward and backward phases add 6,432 + 2 x 2,368)."""
+    got = estimate(replace(S, layers=8), TrainSetup(method="full", batch_size=1, seq_len=1, device="cuda", shards=2))
+    assert got.peak_phase == "optimizer step" and got.total == 63590 and got.breakdown["gathered_params"] == 0
+
+
+def test_fsdp_qlora_gathers_four_bit_layers_and_a_bf16_root():
+    """QLoRA under FSDP computes in bf16 whatever the precision asked: root 2 x (1600 + 8) = 3,216, each of the
+    two gathered layers 576 / 2 (NF4) + 2 x 2 x 8 (norms) = 320."""
+    got = estimate(S, TrainSetup(method="qlora", peft=LORA, shards=2, **B2S8))
+    assert got.breakdown["gathered_params"] == 3856
+
+
 def test_methods_the_predictor_does_not_model_are_refused():
     for method in ("dora", "adapters"):
         with pytest.raises(ValueError, match=f"does not model {method}; use lora"):
@@ -275,6 +290,10 @@ def test_alternatives_each_step_then_combined():
     last = memory.alternatives(S, TrainSetup(method="full", batch_size=4))[-1][1]
     assert (last.gradient_checkpointing, last.batch_size, last.optimizer, last.method, last.precision) == \
         (True, 1, "adamw8bit", "qlora", "bf16")
+    two = [n for n, _ in memory.alternatives(S, TrainSetup(method="lora", batch_size=2, gradient_checkpointing=True,
+                                                           optimizer="sgd"))]
+    assert two == ["batch 1 with gradient accumulation (same effective batch)", "QLoRA (4-bit base weights)",
+                   "bf16 weights", "batch 1 + QLoRA", "batch 1 + QLoRA + bf16 weights"]
     qlora = [n for n, _ in memory.alternatives(S, TrainSetup(method="qlora", optimizer="sgd",
                                                              gradient_checkpointing=True))]
     assert qlora == []  # nothing left to try
@@ -289,16 +308,36 @@ def test_largest_batch_and_preflight_at_the_exact_budget(monkeypatch):
     assert memory.largest_batch(S, setup, 33844 + 19488 * 3 - 1) == 2
     assert memory.largest_batch(S, setup, 1000) == 0
     assert memory.largest_batch(S, setup, 10**12, limit=5) == 5
+    assert memory.largest_batch(S, replace(setup, seq_len=1), 10**12) == 4096  # the default limit
     three = replace(setup, batch_size=3)
     assert memory.preflight(S, three, budget_bytes=92308).total == 92308
-    monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": 92307)  # one byte short
+    asked = []
+    monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": asked.append(device) or 92307)  # 1 B short
     with pytest.raises(WontFit) as err:
         memory.preflight(S, three)
+    assert asked == ["cpu"]
     # with checkpointing: 33,588 + 24 x 180 + 256 + 28,800 = 66,964 B (0.1 MiB) at the start of backward
     assert "but 0.1 MiB is available on cpu" in str(err.value)
     assert "\n  - gradient checkpointing: 0.1 MiB  (fits)\n" in str(err.value)
-    with pytest.warns(ResourceWarning, match="allow_oom_risk"):
+    with pytest.warns(ResourceWarning, match="allow_oom_risk") as warned:
         assert memory.preflight(S, three, allow=True).total == 92308
+    assert warned[0].filename == __file__  # blamed on the caller, not on ftlab/memory.py
+    memory.preflight(S, replace(three, device="cuda"), allow=True)
+    assert asked[-1] == "cuda"
+
+
+def test_preflight_message_in_full():
+    """Batch 3 needs 92,308 B; with a budget of 53,332 B only batch 1 (33,844 + 19,488 = 53,332, exactly the
+    budget) fits; checkpointing (66,964) does not."""
+    with pytest.raises(WontFit) as err:
+        memory.preflight(S, TrainSetup(method="full", seq_len=8, batch_size=3), budget_bytes=53332)
+    message = str(err.value)
+    assert message.startswith("this run is predicted to need 0.1 MiB at its peak (start of backward: weights 0.0 "
+                              "MiB, optimizer states 0.0 MiB, activations 0.0 MiB, logits buffers 0.0 MiB), but "
+                              "0.1 MiB is available on cpu. Options:\n")
+    assert "\n  - gradient checkpointing: 0.1 MiB\n" in message
+    assert "\n  - batch 1 with gradient accumulation (same effective batch): 0.1 MiB  (fits)\n" in message
+    assert message.endswith("\nPass allow_oom_risk=True (SFTSettings) to try anyway.")
 
 
 @pytest.mark.parametrize("n, text", [
