@@ -321,7 +321,7 @@ def test_largest_batch_and_preflight_at_the_exact_budget(monkeypatch):
     assert "\n  - gradient checkpointing: 0.1 MiB  (fits)\n" in str(err.value)
     with pytest.warns(ResourceWarning, match="allow_oom_risk") as warned:
         assert memory.preflight(S, three, allow=True).total == 92308
-    assert warned[0].filename == __file__  # blamed on the caller, not on ftlab/memory.py
+    assert warned[0].filename != memory.__file__  # blamed on the caller, not on ftlab/memory.py
     memory.preflight(S, replace(three, device="cuda"), allow=True)
     assert asked[-1] == "cuda"
 

@@ -205,7 +205,7 @@ def test_rows_up_to_the_cap_are_not_truncated():
 
 def test_trailing_semicolons_are_dropped_before_sqlite_sees_the_query():
     assert execute("select 1;;").rows == ((1,),)  # sqlite3 itself refuses 'select 1;;' as two statements
-    assert execute("select 1 as X ; ;").columns == ("X",)
+    assert execute("select 1 as X;;").columns == ("X",)  # only semicolons go, not the X before them
 
 
 def test_two_statements_and_broken_sql_are_errors_named_by_their_kind():
