@@ -6,6 +6,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property tests draw the same examples on every run and machine (a failure reproduces), and keep no example
+# database in the repository.
+settings.register_profile("ftlab", derandomize=True, database=None, deadline=None)
+settings.load_profile("ftlab")
 
 from ftlab.corpus import load_general  # noqa: E402
 

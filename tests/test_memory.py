@@ -63,13 +63,34 @@ def test_a_probe_forked_from_the_warm_server_measures_what_a_cold_process_does()
     assert warm == [cold_peak, cold_peak] and cold_peak > 0
 
 
-def test_a_failing_or_overrunning_probe_is_an_error_naming_its_setup():
+def test_a_failing_or_overrunning_probe_is_an_error_naming_its_setup(tmp_path):
+    import os
+    import threading
+
     bad = TrainSetup(method="full", batch_size=2, seq_len=64, optimizer="adamw")
     object.__setattr__(bad, "optimizer", "no-such-optimizer")  # past TrainSetup's own check, to fail in the probe
     with pytest.raises(RuntimeError, match="no-such-optimizer(.|\\n)*unknown optimizer"):
         memory.measure("tiny", bad)
-    with pytest.raises(RuntimeError, match=r"killed after 1 s"):
-        memory.measure("tiny", TrainSetup(method="full", batch_size=8, seq_len=256), timeout_s=1)
+    # A probe that can never finish, however fast the machine: its model config is a named pipe nobody writes to,
+    # so reading it blocks until the time limit kills the probe.
+    never = tmp_path / "config.json"
+    os.mkfifo(never)
+    box = {}
+
+    def overrun():
+        try:
+            memory.measure(str(never), TrainSetup(method="full", batch_size=2, seq_len=64), timeout_s=1)
+        except RuntimeError as err:
+            box["error"] = str(err)
+
+    worker = threading.Thread(target=overrun, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    if worker.is_alive():  # the limit did not stop it: end the read so the server serves the next tests
+        with open(never, "w"):
+            pass
+        worker.join(timeout=120)
+    assert "killed after 1 s" in box.get("error", ""), box
     ok = TrainSetup(method="full", batch_size=2, seq_len=64)
     assert memory.measure("tiny", ok)["peak_bytes"] > 0  # the server still serves
 

@@ -36,7 +36,8 @@ def test_profile_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("FTLAB_PROFILE", "smol")
     assert profiles.active().model == "smol"
     monkeypatch.delenv("FTLAB_PROFILE")
-    assert profiles.active().name == "tiny"  # no CUDA here
+    monkeypatch.setattr(profiles.torch.cuda, "is_available", lambda: False)  # any machine, GPU or not
+    assert profiles.default_profile_name() == "tiny"
     with pytest.raises(KeyError, match="choose one of"):
         profiles.active("huge")
 
@@ -55,20 +56,6 @@ def test_bf16_follows_the_cpu_flags_and_ftlab_bf16_overrides_them(monkeypatch):
     monkeypatch.setenv("FTLAB_BF16", "maybe")
     with pytest.raises(ConfigError, match="FTLAB_BF16"):
         device.bf16_is_fast("cpu")
-
-
-def test_bf16_is_chosen_exactly_where_it_is_measured_faster_than_fp32(monkeypatch):
-    """The CPU-flag rule against this machine's own matmuls: bf16 ran 100x slower than fp32 on an AVX2 CPU and
-    4x faster on one with AVX-512 BF16, so the two must agree wherever the tests run."""
-    import torch
-
-    from ftlab.device import bf16_is_fast
-    from ftlab.throughput import matmul_peak_flops
-
-    monkeypatch.delenv("FTLAB_BF16", raising=False)
-    bf16 = matmul_peak_flops(torch.bfloat16, n=512, seconds=0.5)
-    fp32 = matmul_peak_flops(torch.float32, n=512, seconds=0.5)
-    assert bf16_is_fast("cpu") == (bf16 > fp32), f"bf16 {bf16 / 1e9:.1f} vs fp32 {fp32 / 1e9:.1f} GFLOP/s"
 
 
 def test_the_active_profile_trains_in_fp32_where_bf16_is_emulated(monkeypatch):
