@@ -1,11 +1,12 @@
 """ftlab.seedstore's two decisions a stale stored file must not slip past, with hand-worked values: the twin
-check compares the LARGEST live-stored gap with the tolerance, and the stored file's key changes with the model.
+check and the certification compare the LARGEST live-stored gap with the tolerance, and the stored file's key changes with the model.
 (Written against the current API, `reproduction_gaps` and `experiment_key`.)"""
 from types import SimpleNamespace
 
 import pytest
 
-from ftlab.seedstore import experiment_key, live_and_stored, reproduction_gaps
+from ftlab.provenance import StaleReference
+from ftlab.seedstore import certification_gaps, experiment_key, record_certification, reproduction_gaps
 
 
 def _row(arm, seed, score, loss):
@@ -22,27 +23,17 @@ def test_the_gap_of_each_metric_is_the_largest_over_the_twins():
     assert reproduction_gaps(live, stored, []) == {}
 
 
-def test_one_stale_twin_among_good_ones_stops_the_notebook(tmp_path, monkeypatch):
-    """Arm a reproduces exactly, arm b is 0.05 off: the notebook must stop, whatever the order of the arms."""
-    import json
-
-    import ftlab.paths
-
-    monkeypatch.setattr(ftlab.paths, "REPO_ROOT", tmp_path)
-    (tmp_path / "bench" / "results").mkdir(parents=True)
-    key = {"experiment": "t", "profile": "p", "precision": "fp32", "sha256": "0" * 16}
+def test_one_moved_twin_among_good_ones_refuses_certification(tmp_path):
+    """Arm a re-runs exactly, arm b moved by 0.05: certification must refuse, whatever the order of the arms."""
     stored = [{"arm": a, "seed": s, "score": {"a": 0.1, "b": 0.2}[a] + s} for a in "ab" for s in (0, 1)]
-    path = tmp_path / "bench" / "results" / "seeds_t_p_fp32.json"
-    path.write_text(json.dumps({"key": key, "rows": stored}))
-
-    def run(arm, seed):
-        return {"score": {"a": 0.1, "b": 0.25}[arm] + seed}
-
-    for arms in ("ab", "ba"):
-        with pytest.raises(AssertionError, match=r"stale"):
-            live_and_stored("t", key, arms, (0, 1), (0,), run, {"score": 0.01})
-    good = live_and_stored("t", key, "a", (0, 1), (0,), run, {"score": 0.01})
-    assert [r["score"] for r in good] == [0.1, 1.1]
+    live = [{"arm": a, "seed": 0, "score": {"a": 0.1, "b": 0.25}[a]} for a in "ab"]
+    for order in (1, -1):
+        gaps = certification_gaps(live[::order], stored[::order], {"score": 0.01})
+        assert gaps["score"] == pytest.approx((0.05, 0.01))  # arm b: |0.25 - 0.2|; arm a's 0 is not the largest
+        with pytest.raises(StaleReference, match=r"score by 0.05"):
+            record_certification({"provenance": {"precision": "fp32"}}, tmp_path / "seeds_07-dpo_tiny_fp32.json", gaps, [])
+    good = certification_gaps(live[:1], stored, {"score": 0.01})
+    assert good["score"] == (0.0, 0.01)
 
 
 def _profile(**changes):
