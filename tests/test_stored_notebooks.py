@@ -1,9 +1,9 @@
 """The notebooks' stored outputs (what GitHub shows, what a learner reads before running anything) are a faithful
 record of a run: every cell that draws a plot holds the image, and no output gives away the machine that made it.
 
-Both tests read the stored .ipynb files only; nothing is executed. They are marked xfail until the notebooks are
-re-stored (`python bench/course_time.py --store`, whose kernels now keep their plots; see ftlab.course) and the
-notebooks stop printing absolute paths; then the marks go.
+Both tests read the stored .ipynb files only; nothing is executed. The stored outputs are made by
+`python bench/course_time.py --store` (or `python -m ftlab course --store`), whose kernels keep their plots
+(ftlab.course).
 """
 import re
 
@@ -13,7 +13,6 @@ import pytest
 from ftlab.course import course_notebooks
 
 BOOKS = course_notebooks()
-RESTORE = pytest.mark.xfail(strict=False, reason="stored notebooks are re-stored in the trust round")
 
 # A call that draws: ftlab.plots' functions, pyplot's, or a figure object used in the cell. pyplot calls that only
 # configure or close are not drawing.
@@ -57,7 +56,6 @@ def test_the_patterns_tell_plots_and_paths_apart():
     assert not any(found.values()), {s: m.group(0) for s, m in found.items() if m}
 
 
-@RESTORE
 @pytest.mark.parametrize("path", BOOKS, ids=[b.stem for b in BOOKS])
 def test_every_cell_that_draws_holds_its_image(path):
     nb = nbformat.read(path, as_version=4)
@@ -72,7 +70,6 @@ def test_every_cell_that_draws_holds_its_image(path):
     assert not missing, "\n".join(missing)
 
 
-@RESTORE
 @pytest.mark.parametrize("path", BOOKS, ids=[b.stem for b in BOOKS])
 def test_no_output_shows_an_absolute_path_of_the_machine_that_made_it(path):
     nb = nbformat.read(path, as_version=4)
