@@ -323,6 +323,8 @@ EXPECTED = {
     "tiny": {
         "01-sft-instruction-following": "depends", "01-sft-recipe-lr": "did not hold",
         "01-assistant-only-loss": "held",
+        "lima-1k-competitive": "depends", "lima-quality-over-quantity": "depends", "lima-vs-longest": "held",
+        "lima-diversity": "held", "lima-no-contamination": "held",
         "03-narrow-finetuning-forgets": "held", "03-lora-forgets-less": "held", "03-mitigation-stars": "did not hold",
         "03-alignment-tax": "held",
         "05-lora-quality": "did not hold", "05-qlora-quality": "did not hold", "05-adapters-quality": "did not hold",
