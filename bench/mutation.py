@@ -58,6 +58,17 @@ DOMAIN_TESTS = [f"tests/test_domain.py::{t}" for t in (  # the grading ones: no 
     "test_extracted_sql_of_a_chatty_answer_is_graded_right", "test_accuracy_on_a_sample_of_stored_outcomes",
     "test_score_sql_extracts_and_grades_generated_answers")]
 
+# Stored references: the fingerprint and staleness machinery (not git_state/provenance/stamp, which ask git and
+# the hardware). Only the tests that build their own files: the ones that compare bench/results with today's
+# code fail on mutmut's trampolined copy of ftlab (its source differs from the fingerprinted one).
+PROVENANCE = ("reference_for", "_module_path", "_imported_modules", "_absolute", "_module_name", "import_closure",
+              "normalized_source", "_digest", "notebook_code", "code_fingerprint", "data_fingerprint", "fingerprint",
+              "changes", "require_current", "load", "describe", "command_line")
+REFERENCE_TESTS = [f"tests/test_references.py::{t}" for t in (
+    "test_a_file_no_reference_names_is_refused", "test_the_fingerprint_ignores_docstrings_and_comments_but_not_code",
+    "test_the_import_closure_follows_imports_inside_functions",
+    "test_every_training_experiment_fingerprints_the_training_code")]
+
 # name -> (module, functions (empty: all), tests). Test files that do not exist (yet) are left out with a note.
 PRESETS = {
     "data": ("ftlab/data.py", (), ["tests/test_chat_data_validation.py", "tests/test_chat_validation_properties.py"]),
@@ -68,6 +79,8 @@ PRESETS = {
     "claims": ("ftlab/memory_claims.py", ("conventions", "judge"),
                ["tests/test_course_and_claims.py", "tests/test_memory_predictor.py"]),
     "seedstore": ("ftlab/seedstore.py", (), ["tests/test_seedstore.py", "tests/test_seedstore_bugs.py"]),
+    "provenance": ("ftlab/provenance.py", PROVENANCE, REFERENCE_TESTS),
+    "registry": ("ftlab/claims.py", (), ["tests/test_claims.py"]),
 }
 
 CAUGHT = ("killed", "timeout", "segfault", "caught by type check")
