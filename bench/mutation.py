@@ -80,7 +80,10 @@ PRESETS = {
                ["tests/test_course_and_claims.py", "tests/test_memory_predictor.py"]),
     "seedstore": ("ftlab/seedstore.py", (), ["tests/test_seedstore.py", "tests/test_seedstore_bugs.py"]),
     "provenance": ("ftlab/provenance.py", PROVENANCE, REFERENCE_TESTS),
-    "registry": ("ftlab/claims.py", (), ["tests/test_claims.py"]),
+    # test_every_claim_expects_a_verdict_on_the_default_profile fails until notebook 02's verdicts are recorded
+    # (a failing test on the unmutated code stops mutmut), and it reads the registry's constants only.
+    "registry": ("ftlab/claims.py", (), ["tests/test_claims.py", "--deselect",
+                                         "tests/test_claims.py::test_every_claim_expects_a_verdict_on_the_default_profile"]),
 }
 
 CAUGHT = ("killed", "timeout", "segfault", "caught by type check")
@@ -107,7 +110,9 @@ def mutant_globs(module: str, functions) -> list[str]:
 
 
 def existing(tests: list[str]) -> list[str]:
-    kept = [t for t in tests if (REPO / t.split("::")[0]).is_file()]
+    """The tests whose files exist; pytest options (`--deselect NODE`) pass through."""
+    kept = [t for i, t in enumerate(tests) if t.startswith("-") or (i and tests[i - 1].startswith("-"))
+            or (REPO / t.split("::")[0]).is_file()]
     for t in sorted(set(tests) - set(kept)):
         print(f"  (no {t.split('::')[0]} here: left out)")
     return kept
