@@ -405,3 +405,20 @@ def test_check_lines_in_full():
                               "'held' for 00-stage-ratio on the gpu profile, and its rule gave 'did not hold' from "
                               "these numbers: a result changed (find out why), or the registry must be updated with "
                               "the reason")
+
+
+def test_the_binomial_error_of_the_test_set_can_turn_a_gap_into_a_tie():
+    # specialist 34 % (2 seeds) vs generalist 20 % (one run) on 50 questions: se sqrt(0.2244/100) = 0.04737 and
+    # sqrt(0.16/50) = 0.05657, ±1.959964·0.07378 = ±0.1446 around the gap 0.14: a tie. (The generalist's error
+    # alone, ±0.1109, would call it a win.)
+    assert claims.judge_specialist_vs_generalist({"s": [0.34, 0.34]}, {"s": 0.2}, 50, (1, 1), 1).verdict \
+        == "did not hold"
+    # DPO: preference accuracy 61 % (2 seeds) vs SFT 50 % on 100 pairs: se 0.03449 and 0.05, ±0.1190 around the
+    # gap 0.11: no rise; reward accuracy 50 % did not move either
+    assert claims.judge_dpo_prefers(0.5, {0.1: [0.61, 0.61]}, {0.1: [0.5, 0.5]}, 100).verdict == "did not hold"
+
+
+def test_a_claim_is_built_with_the_registry_verdicts_of_its_id():
+    rule = claims.judge_stage_ratio
+    assert claims._c("00-stage-ratio", "00", "S", "L", "R", rule) == claims.Claim(
+        "00-stage-ratio", "00", "S", "L", "R", rule, {"tiny": "held", "smol": "held", "gpu": "held"})
