@@ -422,3 +422,24 @@ def test_a_claim_is_built_with_the_registry_verdicts_of_its_id():
     rule = claims.judge_stage_ratio
     assert claims._c("00-stage-ratio", "00", "S", "L", "R", rule) == claims.Claim(
         "00-stage-ratio", "00", "S", "L", "R", rule, {"tiny": "held", "smol": "held", "gpu": "held"})
+
+
+def test_each_arm_of_a_comparison_carries_its_own_binomial_error():
+    # LIMA step-matched: curated 20 % vs the pool 31 % (2 seeds each, 50 items): se 0.04 and sqrt(0.2139/100) =
+    # 0.04625, ±0.1199 around the gap -0.11: not worse (either error alone, ±0.0784 or ±0.0907, would say worse)
+    tie = claims.judge_lima_competitive([0.2, 0.2], [0.31, 0.31], [0.5, 0.5], [0.5, 0.5], 50, 1000, 100, (10, 20))
+    assert tie.verdict == "held"
+    # few examples: 34 % vs base 20 % on 50 items is a tie (±0.1446, see above): depends, not "did not hold"
+    assert claims.judge_few_examples({"a": 0.34}, {"a": 0.2}, 50, 64, 10, (4.0, 3.5)).verdict == "depends"
+    # DPO reward accuracy 55 % on 100 pairs (2 seeds): se sqrt(0.2475/200) = 0.03518, ±0.0690 around +0.05: not
+    # above 50 %; preference accuracy 50 % = SFT: nothing moved
+    assert claims.judge_dpo_prefers(0.5, {0.1: [0.5, 0.5]}, {0.1: [0.55, 0.55]}, 100).verdict == "did not hold"
+
+
+def test_the_few_examples_floor_note_in_full():
+    # 8 % on 64 items: se sqrt(0.08·0.92/64) = 0.03391, ±0.06647 -> [1.4 %, 14.6 %], above the base's 0 %
+    j = claims.judge_few_examples({"test_a": 0.08}, {"test_a": 0.0}, 64, 64, 10, (4.08, 3.54))
+    assert j == claims.Judgement("did not hold", "64 rows x 10 epochs: a 8.0% [1.4%, 14.6%] vs base 0.0%; general loss "
+                                                 "4.080 vs base 3.540; the base scores 0 % here, so on this task the "
+                                                 "claim cannot hold: it needs a base that already answers some "
+                                                 "questions")
