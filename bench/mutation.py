@@ -10,6 +10,7 @@ how many mutants the named tests killed, and the survivors.
     python bench/mutation.py ftlab/memory.py tests/test_memory_predictor.py --only estimate _phases ModelShape
     python bench/mutation.py data --show                # also print the diff of every surviving mutant
     python bench/mutation.py memory --sample 8          # every 8th mutant (in name order): an estimate, quicker
+    python bench/mutation.py registry --mutants ftlab.claims.x__c__mutmut_1   # re-check some survivors only
 
 A module path is followed by its test files (or pytest node ids); `--only` restricts mutation to functions
 (`name`), methods (`Class.method`) or whole classes (`Class`). mutmut mutates function and method bodies only:
@@ -161,7 +162,7 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
 
 
 def run_one(label: str, module: str, functions, tests: list[str], children: int, show: bool,
-            sample: int = 1) -> dict:
+            sample: int = 1, names=()) -> dict:
     folder = SCRATCH / label
     tests = existing(tests)
     if not tests:
@@ -171,7 +172,9 @@ def run_one(label: str, module: str, functions, tests: list[str], children: int,
                OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
     mutmut = [sys.executable, "-c", "import sys; from mutmut.__main__ import cli; sys.exit(cli())"]
     globs = mutant_globs(module, functions)
-    if sample > 1:
+    if names:
+        globs = list(names)
+    elif sample > 1:
         selected = sorted((k for k in mutant_names(folder, module, env) if any(fnmatch.fnmatch(k, g) for g in globs)),
                           key=_natural)
         globs = selected[::sample]
@@ -240,6 +243,7 @@ def main(argv=None) -> int:
     parser.add_argument("--show", action="store_true", help="print the diff of every surviving mutant")
     parser.add_argument("--children", type=int, default=1, help="mutants tested at once (default 1)")
     parser.add_argument("--sample", type=int, default=1, help="run every K-th mutant only (default 1: all)")
+    parser.add_argument("--mutants", nargs="+", default=(), help="run these mutants only (names as printed)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args(argv)
     if args.list:
@@ -254,7 +258,8 @@ def main(argv=None) -> int:
         if unknown:
             parser.error(f"unknown preset(s) {unknown}; known: {sorted(PRESETS)} (or give ftlab/<module>.py tests...)")
         jobs = [(n, *PRESETS[n]) for n in (args.targets or PRESETS)]
-    results = [run_one(label, module, functions, list(tests), args.children, args.show, args.sample)
+    results = [run_one(label, module, functions, list(tests), args.children, args.show, args.sample,
+                       args.mutants)
                for label, module, functions, tests in jobs]
     failed = [job[0] for job, r in zip(jobs, results) if r is None]
     results = [r for r in results if r is not None]
