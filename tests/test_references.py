@@ -100,3 +100,203 @@ def test_stored_seeds_were_made_with_todays_settings_and_rows(name):
     assert saved["key"] == exp.key, f"{exp.path.name} was made for other settings or rows: python bench/stored_seeds.py {name}"
     for row in saved["rows"]:
         assert all(isinstance(row[m], (int, float)) for m in exp.tolerance), (row["arm"], row["seed"])
+
+
+# --- the fingerprint machinery on a package and repository built here (hand-worked expectations) -----------------
+
+import ast  # noqa: E402
+import hashlib  # noqa: E402
+import sys  # noqa: E402
+
+from ftlab.provenance import Reference, StaleReference  # noqa: E402
+
+
+def sha12(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+@pytest.fixture
+def fake_repo(tmp_path, monkeypatch):
+    """tmp/ftlab (a, b, c, sub/), tmp/bench, tmp/data, tmp/models, tmp/notebooks, as ftlab.provenance sees them."""
+    package = tmp_path / "ftlab"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("import os\nimport ftlab.b\n\ndef f():\n    from ftlab import c\n    return c\n")
+    (package / "b.py").write_text("from .c import h\n")
+    (package / "c.py").write_text("def h():\n    return 1\n")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "sub" / "m.py").write_text("from .. import a\nfrom ..b import h\nfrom . import n\n")
+    (package / "sub" / "n.py").write_text("X = 1\n")
+    (tmp_path / "bench" / "results").mkdir(parents=True)
+    for name, value in (("PACKAGE_DIR", package), ("REPO_ROOT", tmp_path), ("DATA_DIR", tmp_path / "data"),
+                        ("MODELS_DIR", tmp_path / "models"), ("RESULTS_DIR", tmp_path / "bench" / "results"),
+                        ("PACKAGE_DATA", {}),
+                        ("REFERENCES", (Reference("seeds_t_*.json", ("ftlab.a",), "python remake.py t"),
+                                        Reference("time_*.json", ("ftlab.c",), "python time.py", certifiable=False)))):
+        monkeypatch.setattr(provenance, name, value)
+    return tmp_path
+
+
+def test_reference_for_matches_the_file_name_patterns():
+    ref = reference_for(Path("/anywhere/seeds_05-peft_tiny_fp32.json"))
+    assert ref.roots == ("ftlab.peft_compare",) and ref.remake == "python bench/stored_seeds.py 05-peft"
+    assert ref.certifiable
+    assert reference_for("course_time_tiny.json").certifiable is False
+    with pytest.raises(Exception) as err:
+        reference_for("mystery.json")
+    assert str(err.value) == ("mystery.json: no entry in ftlab.provenance.REFERENCES names this file, so nobody can "
+                              "tell whether it is current; add one (its producing module or script and its command)")
+
+
+def test_module_paths_and_names(fake_repo):
+    package = fake_repo / "ftlab"
+    assert provenance._module_path("ftlab") == package / "__init__.py"
+    assert provenance._module_path("ftlab.a") == provenance._module_path("a") == package / "a.py"
+    assert provenance._module_path("ftlab.sub") == package / "sub" / "__init__.py"
+    assert provenance._module_path("ftlab.sub.m") == package / "sub" / "m.py"
+    assert provenance._module_path("ftlab.nope") is None and provenance._module_path("ftlab.a.f") is None
+    assert provenance._module_name(package / "a.py") == "ftlab.a"
+    assert provenance._module_name(package / "sub" / "m.py") == "ftlab.sub.m"
+    assert provenance._module_name(package / "sub" / "__init__.py") == "ftlab.sub"
+    assert provenance._module_name(package / "__init__.py") == "ftlab"
+
+
+def test_imported_modules_absolute_relative_and_inside_functions(fake_repo):
+    package = fake_repo / "ftlab"
+    # `import os` is not ftlab's; `from ftlab import c` inside a function names the module ftlab.c
+    assert provenance._imported_modules(package / "a.py") == {"ftlab.b", "ftlab.c"}
+    assert provenance._imported_modules(package / "b.py") == {"ftlab.c"}  # `from .c import h`: h is no module
+    # from ftlab/sub/m.py: `from .. import a` -> ftlab.a, `from ..b import h` -> ftlab.b, `from . import n` -> the
+    # package ftlab.sub (imported first) and ftlab.sub.n
+    assert provenance._imported_modules(package / "sub" / "m.py") == {"ftlab.a", "ftlab.b", "ftlab.sub",
+                                                                       "ftlab.sub.n"}
+    script = fake_repo / "bench" / "s.py"
+    script.write_text("from . import x\nfrom ftlab.sub import m\nimport ftlab\n")  # relative: not ftlab's
+    assert provenance._imported_modules(script) == {"ftlab.sub", "ftlab.sub.m"}
+
+
+def test_import_closure_of_modules_scripts_and_the_whole_package(fake_repo):
+    assert import_closure(["ftlab.a"]) == ["ftlab.a", "ftlab.b", "ftlab.c"]
+    assert import_closure(["ftlab.sub.m"]) == ["ftlab.a", "ftlab.b", "ftlab.c", "ftlab.sub", "ftlab.sub.m",
+                                               "ftlab.sub.n"]
+    (fake_repo / "bench" / "s.py").write_text("import ftlab.c\n")
+    assert import_closure(["bench/s.py"]) == ["ftlab.c"]  # a script's imports, not the script
+    assert import_closure(["ftlab.nope"]) == []
+    assert import_closure(["ftlab"]) == ["ftlab", "ftlab.a", "ftlab.b", "ftlab.c", "ftlab.sub", "ftlab.sub.m",
+                                         "ftlab.sub.n"]
+    (fake_repo / "ftlab" / "c.py").write_text("import ftlab.a\n")  # a cycle ends
+    assert import_closure(["ftlab.c"]) == ["ftlab.a", "ftlab.b", "ftlab.c"]
+
+
+def test_normalized_source_drops_only_docstrings(tmp_path):
+    def norm(text):
+        path = tmp_path / "x.py"
+        path.write_text(text)
+        return normalized_source(path)
+
+    assert norm("x = 1\n") == ast.dump(ast.parse("x = 1\n"), annotate_fields=False, include_attributes=False)
+    assert norm('def f():\n    """Only a docstring."""\n') == norm("def f():\n    pass\n")
+    assert norm('class A:\n    """Doc."""\n    x = 1\n') == norm("class A:\n    x = 1\n")
+    assert norm('async def f():\n    """Doc."""\n    return 1\n') == norm("async def f():\n    return 1\n")
+    assert norm("def f():\n    42\n    return 1\n") != norm("def f():\n    return 1\n")  # not a string: code
+    assert norm('def f():\n    x = 1\n    "late"\n') != norm("def f():\n    x = 1\n")  # not first: code
+    assert norm('if X:\n    "s"\n') != norm("if X:\n    pass\n")  # only modules, classes and functions have docs
+
+
+def test_digest_and_notebook_code(tmp_path):
+    assert provenance._digest(b"abc") == "ba7816bf8f01"  # SHA-256 of "abc": ba7816bf8f01cfea…
+    book = tmp_path / "n.ipynb"
+    book.write_text(json.dumps({"cells": [{"cell_type": "code", "source": ["a = 1\n", "b = 2"]},
+                                          {"cell_type": "markdown", "source": ["# Title"]},
+                                          {"cell_type": "code", "source": ["c = 3"]}]}))
+    assert provenance.notebook_code(book) == "a = 1\nb = 2\n# ---\nc = 3"
+
+
+def test_code_fingerprint_covers_closure_scripts_notebooks_and_package_data(fake_repo, monkeypatch):
+    package = fake_repo / "ftlab"
+    (fake_repo / "bench" / "s.py").write_text("import ftlab.c\n")
+    (fake_repo / "notebooks").mkdir()
+    (fake_repo / "notebooks" / "01.ipynb").write_text(json.dumps({"cells": [{"cell_type": "code", "source": ["x"]}]}))
+    (package / "shapes").mkdir()
+    (package / "shapes" / "m.json").write_text("{}")
+    monkeypatch.setattr(provenance, "PACKAGE_DATA", {"ftlab.c": ("shapes",), "ftlab.sub.n": ("sub",)})
+    got = provenance.code_fingerprint(["bench/s.py", "notebooks"])
+    assert got == {"bench/s.py": sha12(normalized_source(fake_repo / "bench" / "s.py").encode()),
+                   "ftlab/c.py": sha12(normalized_source(package / "c.py").encode()),
+                   "ftlab/shapes/m.json": sha12(b"{}"),
+                   "notebooks/01.ipynb": sha12(b"x")}
+    assert list(got) == sorted(got)
+    assert list(provenance.code_fingerprint(["ftlab.b"])) == ["ftlab/b.py", "ftlab/c.py", "ftlab/shapes/m.json"]
+
+
+def test_data_fingerprint_hashes_every_data_and_model_file_but_readmes(fake_repo):
+    (fake_repo / "data" / "sub").mkdir(parents=True)
+    (fake_repo / "models").mkdir()
+    (fake_repo / "data" / "a.jsonl").write_bytes(b"1\n")
+    (fake_repo / "data" / "README.md").write_text("about")
+    (fake_repo / "data" / "sub" / "b.txt").write_bytes(b"2")
+    (fake_repo / "models" / "m.bin").write_bytes(b"\x00")
+    expected = {"data/a.jsonl": sha12(b"1\n"), "data/sub/b.txt": sha12(b"2"), "models/m.bin": sha12(b"\x00")}
+    assert provenance.data_fingerprint() == expected
+    assert fingerprint(["ftlab.c"]) == {"code": {"ftlab/c.py": sha12(normalized_source(
+        fake_repo / "ftlab" / "c.py").encode())}, "data": expected}
+
+
+def test_changes_name_each_changed_new_and_gone_file():
+    no = ["the file records no fingerprint (made before fingerprints existed)"]
+    assert changes(None, {"code": {}, "data": {}}) == no and changes({}, {"code": {}, "data": {}}) == no
+    recorded = {"code": {"a": "1", "b": "2", "z": "0"}, "data": {"d": "x", "e": "y"}}
+    current = {"code": {"a": "1", "b": "3", "c": "4"}, "data": {"e": "y2"}}
+    assert changes(recorded, current) == ["b changed", "c is new", "z is gone", "e changed", "d is gone"]
+    assert changes({"code": {"a": "1"}}, {"code": {"a": "1"}, "data": {"d": "x"}}) == ["d is new"]
+    assert changes(recorded, recorded) == []
+
+
+def test_require_current_and_load(fake_repo, monkeypatch):
+    path = fake_repo / "bench" / "results" / "seeds_t_tiny.json"
+    record = {"x": 1, "fingerprint": fingerprint(["ftlab.a"])}
+    assert provenance.require_current(record, path) is record
+    path.write_text(json.dumps(record))
+    assert provenance.load("seeds_t_tiny.json") == record
+    (fake_repo / "ftlab" / "c.py").write_text("def h():\n    return 2\n")
+    with pytest.raises(StaleReference) as err:
+        provenance.load("seeds_t_tiny.json")
+    assert str(err.value) == ("bench/results/seeds_t_tiny.json is stale: ftlab/c.py changed. `python "
+                              "bench/references.py certify seeds_t_tiny.json` re-runs a sample and, if it reproduces "
+                              "the stored numbers, records the new fingerprint; else remake it with `python "
+                              "remake.py t`")
+    with pytest.raises(FileNotFoundError) as err:
+        provenance.load("seeds_t_other.json")
+    assert str(err.value) == "bench/results/seeds_t_other.json is missing: make it with `python remake.py t`"
+
+
+def test_a_stale_reference_lists_six_changes_and_counts_the_rest(fake_repo, tmp_path_factory):
+    recorded = {"code": {f"f{i}": "old" for i in range(8)}, "data": {}}
+    outside = tmp_path_factory.mktemp("elsewhere") / "time_1.json"  # not under the repository: named as given
+    with pytest.raises(StaleReference) as err:
+        provenance.require_current({"fingerprint": recorded}, outside)
+    # today's fingerprint of ("ftlab.c",) holds ftlab/c.py only: it is new (new files are listed before gone ones),
+    # f0..f7 are gone: 9 lines, 6 shown
+    assert str(err.value) == (f"{outside} is stale: ftlab/c.py is new; f0 is gone; f1 is gone; f2 is gone; f3 is "
+                              "gone; f4 is gone; and 3 more. remake it with `python time.py`")
+
+
+def test_describe_names_date_command_commit_precision_and_hardware():
+    record = {"provenance": {"date": "2026-12-01 10:00 UTC", "command": "python x.py", "commit": "abcdef123456",
+                             "dirty": True, "precision": "fp32", "hardware": "2 cores"}}
+    assert provenance.describe(record) == ("stored 2026-12-01 10:00 UTC by `python x.py` at commit abcdef1+changes, "
+                                           "fp32, on 2 cores")
+    record["provenance"]["dirty"] = False
+    assert "at commit abcdef1, fp32" in provenance.describe(record)
+    assert provenance.describe({}) == "stored ? by `?` at commit ?, ?, on ?"
+
+
+def test_command_line_leaves_out_the_repository_path(fake_repo, monkeypatch):
+    monkeypatch.setattr(sys, "executable", "/opt/env/bin/python3")
+    monkeypatch.setattr(sys, "argv", [str(fake_repo / "bench" / "x.py"), "--seeds", "0", "/elsewhere/y.py"])
+    monkeypatch.delenv("FTLAB_PROFILE", raising=False)
+    monkeypatch.delenv("FTLAB_BF16", raising=False)
+    assert provenance.command_line() == "python3 bench/x.py --seeds 0 /elsewhere/y.py"
+    monkeypatch.setenv("FTLAB_PROFILE", "smol")
+    monkeypatch.setenv("FTLAB_BF16", "on")
+    assert provenance.command_line() == "FTLAB_PROFILE=smol FTLAB_BF16=on python3 bench/x.py --seeds 0 /elsewhere/y.py"
