@@ -154,3 +154,39 @@ def test_certification_allows_each_metric_its_tolerance_and_every_other_number_t
     assert gaps["accuracy"] == pytest.approx((0.01, 0.01))
     assert gaps["loss"] == pytest.approx((0.03, 0.02))  # over its tolerance: this change moved a number
     assert gaps["per_task.t"] == pytest.approx((0.02, 0.02))  # no tolerance of its own: the largest one
+
+
+def test_a_stored_file_names_its_experiment_and_starts_with_no_certification(repo, capsys):
+    make_experiment([]).store()
+    assert "t: a seed 0 stored (1 runs in seeds_t_tiny_fp32.json)" in capsys.readouterr().out
+    saved = json.loads((repo / "bench/results/seeds_t_tiny_fp32.json").read_text())
+    assert saved["certifications"] == [] and saved["provenance"]["precision"] == "fp32"
+
+
+def test_a_certification_keeps_the_precision_and_the_fingerprint_it_replaced(repo, monkeypatch):
+    make_experiment([]).store()
+    path = repo / "bench/results/seeds_t_tiny_fp32.json"
+    before = json.loads(path.read_text())["fingerprint"]["code"]
+    edit_code(monkeypatch)
+    record = make_experiment([]).certify()
+    assert record["precision"] == "fp32" and record["previous_fingerprint_code"] == before
+    assert json.loads(path.read_text())["fingerprint"]["code"] != before
+
+
+def test_the_comparison_table_heads_its_columns_and_survives_a_reference_without_provenance():
+    from ftlab.seedstore import compare_with_reference
+
+    stored = [{"arm": "a", "seed": s, "score": 0.1 * (s + 1)} for s in (0, 1)]
+    live = [{"arm": "a", "seed": 0, "score": 0.5}]
+    report = compare_with_reference(live, stored, {"score": 0.01}, {}, "fp32")
+    header = report.splitlines()[1].split()
+    assert header[:4] == ["arm", "metric", "live", "twin"]
+    assert "trains in fp32 where the reference was made in ?" in report  # gap 0.4 > 0.01, no provenance known
+
+
+def test_the_stored_key_does_not_depend_on_the_order_of_the_inputs():
+    from ftlab.seedstore import experiment_key
+
+    profile = active("tiny")
+    one = experiment_key("t", profile, {"steps": 10, "rows": "v1"})
+    assert experiment_key("t", profile, {"rows": "v1", "steps": 10}) == one
