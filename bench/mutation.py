@@ -32,7 +32,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+
+from ftlab.stats import wilson
 
 REPO = Path(__file__).resolve().parent.parent
 SCRATCH = Path(os.environ.get("TMPDIR", "/tmp")) / "ftlab-mutation"
@@ -155,12 +158,6 @@ def mutant_names(folder: Path, module: str, env: dict) -> list[str]:
     return [f"{dotted}.{name}" for name in json.loads(out.stdout)]
 
 
-def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    p = k / n
-    centre, half = p + z * z / (2 * n), z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
-    return max(0.0, (centre - half) / (1 + z * z / n)), min(1.0, (centre + half) / (1 + z * z / n))
-
-
 def run_one(label: str, module: str, functions, tests: list[str], children: int, show: bool,
             sample: int = 1, names=()) -> dict:
     folder = SCRATCH / label
@@ -198,9 +195,7 @@ def run_one(label: str, module: str, functions, tests: list[str], children: int,
     if uncovered:
         codes = {k: 33 for k in codes}  # 33: mutmut's "no tests"
     status = {k: status_by_exit_code[v] for k, v in codes.items() if any(fnmatch.fnmatch(k, g) for g in globs)}
-    counts: dict[str, int] = {}
-    for s in status.values():
-        counts[s] = counts.get(s, 0) + 1
+    counts = dict(Counter(status.values()))
     caught = sum(counts.get(s, 0) for s in CAUGHT)
     survivors = sorted((k for k, s in status.items() if s not in CAUGHT), key=_natural)
     low, high = wilson(caught, len(status)) if status else (0.0, 0.0)
