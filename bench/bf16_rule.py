@@ -1,4 +1,4 @@
-"""Does ftlab's bf16 rule (`ftlab.device.bf16_is_fast`: CPU flags avx512_bf16 / amx_bf16, or a CUDA GPU with bf16)
+"""Does ftlab's bf16 rule (`ftlab.core.device.bf16_is_fast`: CPU flags avx512_bf16 / amx_bf16, or a CUDA GPU with bf16)
 agree with this machine's own matmuls? Formerly a test; it times the machine, so it is a benchmark now.
 
     python bench/bf16_rule.py        # ~2 s; run it on an idle machine
@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from ftlab.device import bf16_is_fast, cpu_flags, pick_device  # noqa: E402
-from ftlab.throughput import matmul_peak_flops  # noqa: E402
+from ftlab.core.device import bf16_is_fast, cpu_flags, pick_device
+from ftlab.core.throughput import matmul_peak_flops
 
 
 def main() -> int:

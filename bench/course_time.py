@@ -15,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from ftlab import profiles
-from ftlab.course import course_notebooks, run_course
-from ftlab.device import hardware_summary
-from ftlab.jsonl import atomic_write_text
-from ftlab.provenance import stamp
+from ftlab.core import profiles
+from ftlab.tools.course_runner import course_notebooks, run_course
+from ftlab.core.device import hardware_summary
+from ftlab.core.jsonl import atomic_write_text
+from ftlab.core.provenance import stamp
 
 GOAL_S = 600  # shared/DESIGN.md: the whole course in at most 10 minutes on the default profile, 2 cores
 RESULTS = Path(__file__).parent / "results"

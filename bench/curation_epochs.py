@@ -7,7 +7,7 @@ over), so more seeds can be added later.
     python bench/curation_epochs.py --seeds 0 1 2    # three seeds of the active profile (FTLAB_PROFILE)
     python bench/curation_epochs.py --seeds 0        # one seed
 
-The file records its provenance and the fingerprint of the code and data it was made from (ftlab.provenance);
+The file records its provenance and the fingerprint of the code and data it was made from (ftlab.core.provenance);
 runs are reused only while both are unchanged. `python bench/references.py certify curation_epochs_tiny.json`
 re-runs seed 0 of the three 1k arms (not the 20x full pool) to carry a file across a change that moves no number.
 """
@@ -26,13 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from ftlab import curation as cur  # noqa: E402
-from ftlab.instructions import load_instructions  # noqa: E402
-from ftlab.jsonl import atomic_write_text  # noqa: E402
-from ftlab.models import load  # noqa: E402
-from ftlab.profiles import active  # noqa: E402
-from ftlab.provenance import changes, fingerprint, reference_for, stamp  # noqa: E402
-from ftlab.seedstore import certification_gaps, record_certification  # noqa: E402
+from ftlab.lessons import curation as cur
+from ftlab.core.instructions import load_instructions
+from ftlab.core.jsonl import atomic_write_text
+from ftlab.core.models import load
+from ftlab.core.profiles import active
+from ftlab.core.provenance import changes, fingerprint, reference_for, stamp
+from ftlab.core.seedstore import certification_gaps, record_certification
 
 
 def settings_of(profile, steps: dict[str, int], test: list[dict]) -> dict:
@@ -43,11 +43,11 @@ def settings_of(profile, steps: dict[str, int], test: list[dict]) -> dict:
 
 
 def write(path: Path, data: dict) -> None:
-    """Atomically (ftlab.jsonl's writer), so a kill never leaves half a file behind."""
+    """Atomically (ftlab.core.jsonl's writer), so a kill never leaves half a file behind."""
     atomic_write_text(path, json.dumps(data, indent=1, default=str) + "\n")
 
 
-TOLERANCE = {"accuracy": 0.01, "response_loss": 0.02}  # as notebook 02's step-matched twins (ftlab.curation)
+TOLERANCE = {"accuracy": 0.01, "response_loss": 0.02}  # as notebook 02's step-matched twins (ftlab.lessons.curation)
 CERTIFY_ARMS = ("curated", "random", "longest")  # the full pool's run is 20x longer: certification skips it
 
 

@@ -3,10 +3,10 @@
     python bench/memory_cpu.py            # the full grid (37 configurations; resumes an interrupted run)
     python bench/memory_cpu.py --quick    # six of them
 
-Each configuration is measured in a fresh process (ftlab.memprobe: live tensor bytes before the step + the
-profiler's highest allocation rise during it) and predicted by ftlab.memory.estimate from the config alone.
+Each configuration is measured in a fresh process (ftlab.core.memprobe: live tensor bytes before the step + the
+profiler's highest allocation rise during it) and predicted by ftlab.core.memory.estimate from the config alone.
 Goal (issue 6): median |error| <= 5 %, max <= 10 %. The saved file records provenance and the fingerprint of
-the code it depends on (ftlab.provenance); `python bench/references.py certify memory_cpu.json` recomputes every
+the code it depends on (ftlab.core.provenance); `python bench/references.py certify memory_cpu.json` recomputes every
 prediction and re-measures every sixth configuration to carry it across a change that moves no number.
 """
 from __future__ import annotations
@@ -19,12 +19,14 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from ftlab.jsonl import atomic_write_text
-from ftlab.memory import TrainSetup, estimate, measure
-from ftlab.paths import REPO_ROOT, runs_dir
-from ftlab.peft_methods import PeftOptions
-from ftlab.provenance import fingerprint, reference_for, stamp
-from ftlab.seedstore import record_certification
+from ftlab.core.jsonl import atomic_write_text
+from ftlab.core.settings import TrainSetup
+from ftlab.core.memory import estimate
+from ftlab.core.memprobe import measure
+from ftlab.core.paths import REPO_ROOT, runs_dir
+from ftlab.core.settings import PeftOptions
+from ftlab.core.provenance import fingerprint, reference_for, stamp
+from ftlab.core.seedstore import record_certification
 
 GIB = 2**30
 

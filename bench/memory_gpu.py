@@ -11,7 +11,7 @@ import sys
 
 import torch
 
-from ftlab.memory import TrainSetup
+from ftlab.core.settings import TrainSetup
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from memory_cpu import grid, run  # noqa: E402

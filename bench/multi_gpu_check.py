@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ftlab.scale import CONFIG_DIR, read_result  # noqa: E402
+from ftlab.tools.scale import CONFIG_DIR, read_result
 
 TOLERANCE = 1e-3  # fp32 with non-deterministic GPU atomics over 8 steps; the CPU test holds 1e-4
 RUN = ["--profile", "tiny", "--steps", "8", "--global-batch", "8", "--precision", "fp32"]
@@ -52,17 +52,17 @@ def check(name: str, out: Path, gpus: int) -> dict:
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1",
                PYTHONPATH=str(REPO))
     one, two = out / f"{name}-1proc", out / f"{name}-2proc"
-    wall_one = run([sys.executable, "-m", "ftlab.scale", *RUN, "--method", method, "--out", str(one)],
+    wall_one = run([sys.executable, "-m", "ftlab.tools.scale", *RUN, "--method", method, "--out", str(one)],
                    dict(env, CUDA_VISIBLE_DEVICES="0"))
     accelerate = [sys.executable, "-m", "accelerate.commands.launch"]  # `accelerate launch`, whatever the PATH
     if gpus >= 2:
         launch = [*accelerate, "--config_file", str(CONFIG_DIR / config), "--num_processes", "2",
                   "--mixed_precision", "no"]
-        wall_two = run([*launch, "-m", "ftlab.scale", *RUN, "--method", method, "--out", str(two)],
+        wall_two = run([*launch, "-m", "ftlab.tools.scale", *RUN, "--method", method, "--out", str(two)],
                        dict(env, CUDA_VISIBLE_DEVICES="0,1"))
     else:
         launch = [*accelerate, "--config_file", str(CONFIG_DIR / "cpu_2proc_gloo.yaml")]
-        wall_two = run([*launch, "-m", "ftlab.scale", *RUN, "--method", method, "--out", str(two)],
+        wall_two = run([*launch, "-m", "ftlab.tools.scale", *RUN, "--method", method, "--out", str(two)],
                        dict(env, CUDA_VISIBLE_DEVICES="", FTLAB_DEVICE="cpu"))
     a, b = read_result(one), read_result(two)
     diff = max(abs(x - y) for x, y in zip(a["losses"], b["losses"]))

@@ -6,11 +6,11 @@ how many mutants the named tests killed, and the survivors.
 
     python bench/mutation.py --list                     # the presets (module, functions, tests)
     python bench/mutation.py memory data                # presets by name; no name: every preset
-    python bench/mutation.py ftlab/seedstore.py tests/test_seedstore.py tests/test_seedstore_bugs.py
-    python bench/mutation.py ftlab/memory.py tests/test_memory_predictor.py --only estimate _phases ModelShape
+    python bench/mutation.py ftlab/core/seedstore.py tests/test_seedstore.py tests/test_seedstore_bugs.py
+    python bench/mutation.py ftlab/core/memory.py tests/test_memory_predictor.py --only estimate _phases ModelShape
     python bench/mutation.py data --show                # also print the diff of every surviving mutant
     python bench/mutation.py memory --sample 8          # every 8th mutant (in name order): an estimate, quicker
-    python bench/mutation.py registry --mutants ftlab.claims.x__c__mutmut_1   # re-check some survivors only
+    python bench/mutation.py registry --mutants ftlab.core.claims.x__c__mutmut_1   # re-check some survivors only
 
 A module path is followed by its test files (or pytest node ids); `--only` restricts mutation to functions
 (`name`), methods (`Class.method`) or whole classes (`Class`). mutmut mutates function and method bodies only:
@@ -35,7 +35,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from ftlab.stats import wilson
+from ftlab.core.stats import wilson
 
 REPO = Path(__file__).resolve().parent.parent
 SCRATCH = Path(os.environ.get("TMPDIR", "/tmp")) / "ftlab-mutation"
@@ -45,7 +45,7 @@ PREDICTOR = ("ModelShape", "trainable_tensors", "_bytes", "_positions", "_keys",
              "_lora_targets", "_layer_saved", "_head_saved", "_per_step_saved", "_quant_constants", "_weights",
              "_param_bytes", "_optimizer_states", "_optimizer_temporaries", "_phases", "_sharded", "_gathered",
              "estimate", "largest_batch", "alternatives", "preflight", "gib", "TrainSetup.__post_init__")
-# The SQL grader and its sandbox (not the dataset builder above it in ftlab/domain.py).
+# The SQL grader and its sandbox (not the dataset builder above it in ftlab/build/sql_domain.py).
 GRADER = ("_authorize", "check_statement", "_connect", "execute", "_normalise", "is_ordered", "same_result",
           "execution_match", "grade", "summarise", "execution_accuracy", "extract_sql")
 MEMORY_TESTS = [f"tests/test_memory.py::{t}" for t in (  # the fast ones: no probe process, no SFT run
@@ -78,25 +78,25 @@ REFERENCE_TESTS = ["tests/test_references.py", *(a for t in (
 
 # name -> (module, functions (empty: all), tests). Test files that do not exist (yet) are left out with a note.
 PRESETS = {
-    "data": ("ftlab/data.py", (), ["tests/test_chat_data_validation.py", "tests/test_chat_validation_properties.py"]),
-    "memory": ("ftlab/memory.py", PREDICTOR, ["tests/test_memory_predictor.py", *MEMORY_TESTS]),
-    "scoring": ("ftlab/evaluate.py", ("normalize", "token_f1", "task_scores", "_summarise"),
+    "data": ("ftlab/core/data.py", (), ["tests/test_chat_data_validation.py", "tests/test_chat_validation_properties.py"]),
+    "memory": ("ftlab/core/memory.py", PREDICTOR, ["tests/test_memory_predictor.py", *MEMORY_TESTS]),
+    "scoring": ("ftlab/core/evaluate.py", ("normalize", "token_f1", "task_scores", "_summarise"),
                 ["tests/test_sft_and_eval.py::test_normalize_and_token_f1", "tests/test_scoring.py"]),
-    "grader": ("ftlab/domain.py", GRADER, [*DOMAIN_TESTS, "tests/test_sql_grader.py"]),
-    "claims": ("ftlab/memory_claims.py", ("conventions", "judge"),
+    "grader": ("ftlab/build/sql_domain.py", GRADER, [*DOMAIN_TESTS, "tests/test_sql_grader.py"]),
+    "claims": ("ftlab/lessons/memory_budget.py", ("conventions", "judge"),
                ["tests/test_course_and_claims.py", "tests/test_memory_predictor.py"]),
-    "seedstore": ("ftlab/seedstore.py", (), ["tests/test_seedstore.py", "tests/test_seedstore_bugs.py"]),
-    "provenance": ("ftlab/provenance.py", PROVENANCE, REFERENCE_TESTS),
+    "seedstore": ("ftlab/core/seedstore.py", (), ["tests/test_seedstore.py", "tests/test_seedstore_bugs.py"]),
+    "provenance": ("ftlab/core/provenance.py", PROVENANCE, REFERENCE_TESTS),
     # test_every_claim_expects_a_verdict_on_the_default_profile fails until notebook 02's verdicts are recorded
     # (a failing test on the unmutated code stops mutmut), and it reads the registry's constants only.
-    "registry": ("ftlab/claims.py", (), ["tests/test_claims.py", "--deselect",
+    "registry": ("ftlab/core/claims.py", (), ["tests/test_claims.py", "--deselect",
                                          "tests/test_claims.py::test_every_claim_expects_a_verdict_on_the_default_profile"]),
 }
 
 CAUGHT = ("killed", "timeout", "segfault", "caught by type check")
 # Imported by the scratch copy's tests/conftest.py, so once in mutmut's fork server instead of once per mutant
 # (tests that import torch or transformers inside a function otherwise pay ~10 s per mutant on 2 cores).
-PRELOAD = ("torch", "transformers", "peft", "ftlab.evaluate", "ftlab.profiles", "ftlab.widgets")
+PRELOAD = ("torch", "transformers", "peft", "ftlab.core.evaluate", "ftlab.core.profiles", "ftlab.course.widgets")
 
 
 def mutant_globs(module: str, functions) -> list[str]:
@@ -218,7 +218,7 @@ def run_one(label: str, module: str, functions, tests: list[str], children: int,
 
 
 def _grouped(keys: list[str], status: dict[str, str]) -> list[str]:
-    """Survivors one line per function and status: 'survived  ftlab.data.x_validate_rows__mutmut_ 3, 41, 42'."""
+    """Survivors one line per function and status: 'survived  ftlab.core.data.x_validate_rows__mutmut_ 3, 41, 42'."""
     groups: dict[tuple[str, str], list[str]] = {}
     for k in keys:
         stem, _, number = k.rpartition("_")

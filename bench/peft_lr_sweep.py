@@ -21,10 +21,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ftlab.instructions import load_instructions  # noqa: E402
-from ftlab.peft_compare import lr_sweep, sweep_point  # noqa: E402
-from ftlab.profiles import active  # noqa: E402
-from ftlab.seedstore import certification_gaps, record_certification  # noqa: E402
+from ftlab.core.instructions import load_instructions
+from ftlab.lessons.peft_comparison import lr_sweep, sweep_point
+from ftlab.core.profiles import active
+from ftlab.core.seedstore import certification_gaps, record_certification
 
 # Three rates a factor ~3 apart around each method's usual range (LoRA papers use ~10x full FT's rate;
 # prompt/prefix/IA3 train a few thousand values and want larger steps still).

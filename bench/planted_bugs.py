@@ -28,31 +28,31 @@ SCORING_TESTS = ["tests/test_scoring.py", "tests/test_sft_and_eval.py::test_norm
 
 # (what, file, original text, planted text, tests to run)
 BUGS = [
-    ("a chat row missing 'content' raises a KeyError instead of the DatasetError", "ftlab/data.py",
+    ("a chat row missing 'content' raises a KeyError instead of the DatasetError", "ftlab/core/data.py",
      'missing = [k for k in ("role", "content") if k not in msg]', 'missing = [k for k in ("role",) if k not in msg]',
      CHAT_TESTS),
-    ("only the first role is checked for alternation", "ftlab/data.py",
+    ("only the first role is checked for alternation", "ftlab/core/data.py",
      "if turns != expected:", "if turns[:1] != expected[:1]:", CHAT_TESTS),
-    ("8-bit Adam state counted at 1 byte instead of 2", "ftlab/memory.py",
+    ("8-bit Adam state counted at 1 byte instead of 2", "ftlab/core/memory.py",
      "return sum(2 * n + 8 * -(-n // ADAM8_BLOCK)", "return sum(1 * n + 8 * -(-n // ADAM8_BLOCK)",
      ["tests/test_memory_predictor.py"]),
-    ("NF4 weights counted at 8 bits", "ftlab/memory.py",
+    ("NF4 weights counted at 8 bits", "ftlab/core/memory.py",
      "quantized = sum(sizes) // 2", "quantized = sum(sizes)", ["tests/test_memory_predictor.py"]),
-    ("the SQL grader's float tolerance 6 -> 2 significant digits", "ftlab/domain.py",
+    ("the SQL grader's float tolerance 6 -> 2 significant digits", "ftlab/build/sql_domain.py",
      "FLOAT_DIGITS = 6", "FLOAT_DIGITS = 2", SQL_TESTS),
-    ("the SQL sandbox's blocked-functions list turned off", "ftlab/domain.py",
+    ("the SQL sandbox's blocked-functions list turned off", "ftlab/build/sql_domain.py",
      'DENIED_FUNCTIONS = frozenset({"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"})',
      "DENIED_FUNCTIONS = frozenset()", SQL_TESTS),
-    ("normalize stops collapsing spaces", "ftlab/evaluate.py",
+    ("normalize stops collapsing spaces", "ftlab/core/evaluate.py",
      'return " ".join(text.lower().strip().strip(".!?,;:\'\\"").split())',
      'return text.lower().strip().strip(".!?,;:\'\\"")', SCORING_TESTS),
-    ("exact match becomes 'contains'", "ftlab/evaluate.py",
+    ("exact match becomes 'contains'", "ftlab/core/evaluate.py",
      'em = float(normalize(ans) == normalize(row["answer"]))',
      'em = float(normalize(row["answer"]) in normalize(ans))', SCORING_TESTS),
-    ("the stored-twin check takes the smallest gap instead of the largest", "ftlab/seedstore.py",
+    ("the stored-twin check takes the smallest gap instead of the largest", "ftlab/core/seedstore.py",
      "return {m: max(abs(a[m] - b[m]) for a, b in pairs) for m in metrics}",
      "return {m: min(abs(a[m] - b[m]) for a, b in pairs) for m in metrics}", SEED_TESTS),
-    ("the model left out of the stored-seeds key", "ftlab/seedstore.py",
+    ("the model left out of the stored-seeds key", "ftlab/core/seedstore.py",
      "blob = json.dumps([profile.model, inputs], sort_keys=True, default=repr).encode()",
      "blob = json.dumps([inputs], sort_keys=True, default=repr).encode()", SEED_TESTS),
 ]
@@ -60,7 +60,7 @@ BUGS = [
 
 def scratch_copy(folder: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("ftlab", "tests", "data", "bench"):  # data copied: ftlab.data tells its files by resolved path
+    for name in ("ftlab", "tests", "data", "bench"):  # data copied: ftlab.core.data tells its files by resolved path
         shutil.copytree(REPO / name, folder / name, ignore=ignore)
     for name in ("models", "notebooks"):
         (folder / name).symlink_to(REPO / name)

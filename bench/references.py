@@ -4,10 +4,10 @@
     python bench/references.py certify NAME ...      # re-certify files by a cheap re-run (see below)
     python bench/references.py certify --stale       # every stale file that can be certified
 
-A reference is current while its fingerprint (the code it imports and the committed data, ftlab.provenance)
+A reference is current while its fingerprint (the code it imports and the committed data, ftlab.core.provenance)
 matches today's. After a change that should move no number (a refactor, a renamed helper), `certify` re-runs a
 sample and compares every recorded number (times excepted) with the stored one:
-- seeds_*: the live seeds (seed 0) of every arm (ftlab.seedstore.Experiment.certify);
+- seeds_*: the live seeds (seed 0) of every arm (ftlab.core.seedstore.Experiment.certify);
 - curation_epochs_*: seed 0 of the three 1k arms; peft_lr_sweep_*: full, LoRA and prompt tuning at their best rate;
 - memory_cpu: every prediction recomputed, every sixth configuration measured again;
 - domain_smol: the first questions of each split in both modes (needs SmolLM2: FTLAB_EXTRAS=smol).
@@ -29,10 +29,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ftlab.errors import ConfigError  # noqa: E402
-from ftlab.profiles import active  # noqa: E402
-from ftlab.provenance import RESULTS_DIR, StaleReference, changes, fingerprint, reference_for  # noqa: E402
-from ftlab.seedstore import experiment  # noqa: E402
+from ftlab.core.errors import ConfigError
+from ftlab.core.profiles import active
+from ftlab.core.provenance import RESULTS_DIR, StaleReference, changes, fingerprint, reference_for
+from ftlab.tools.experiments import experiment
 
 BENCH = Path(__file__).resolve().parent
 

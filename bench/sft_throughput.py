@@ -8,7 +8,7 @@
 
 Same model (the profile's base, fresh for every run), same training rows, same number of optimizer steps. Prints
 tokens/s (non-padding tokens TRL trained on, per second of `trainer.train()`), the ratio to TRL's defaults, the
-MFU (`ftlab.throughput.run_mfu`: 6·N·tokens/s over the matmul peak of the precision the arm's matmuls ran in,
+MFU (`ftlab.core.throughput.run_mfu`: 6·N·tokens/s over the matmul peak of the precision the arm's matmuls ran in,
 bf16 or fp32, measured in the same run; also against the fp32 peak) and the loss on the assistant
 tokens of the validation rows after training (the same function for every arm). Medians over the repeats,
 which run interleaved (A, B, A, B, ...) so that a slow patch of the machine hits every arm alike.
@@ -26,13 +26,13 @@ import datasets
 import torch
 from trl import SFTConfig, SFTTrainer
 
-from ftlab import profiles
-from ftlab.device import hardware_summary, set_threads
-from ftlab.evaluate import response_loss
-from ftlab.instructions import load_instructions
-from ftlab.models import load
-from ftlab.sft import FtlabSFTTrainer, sft_config, to_dataset
-from ftlab.throughput import run_mfu
+from ftlab.core import profiles
+from ftlab.core.device import hardware_summary, set_threads
+from ftlab.core.evaluate import response_loss
+from ftlab.core.instructions import load_instructions
+from ftlab.core.models import load
+from ftlab.core.train import FtlabSFTTrainer, sft_config, to_dataset
+from ftlab.core.throughput import run_mfu
 
 
 DEVICE = torch.device("cpu")  # set by --device

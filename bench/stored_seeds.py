@@ -1,4 +1,4 @@
-"""Store every seed of a notebook experiment (ftlab.seedstore) so that a small machine trains only the profile's
+"""Store every seed of a notebook experiment (ftlab.core.seedstore) so that a small machine trains only the profile's
 `live_seeds` and checks each against its stored twin. Runs the same function the notebook runs; resumes from the
 file (bench/results/seeds_<experiment>_<profile>_<precision>.json) and starts over when settings or data changed.
 
@@ -16,8 +16,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ftlab.profiles import active  # noqa: E402
-from ftlab.seedstore import EXPERIMENTS, experiment  # noqa: E402
+from ftlab.core.profiles import active
+from ftlab.tools.experiments import EXPERIMENTS, experiment
 
 
 def main(argv=None) -> None:

@@ -13,7 +13,7 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("ftlab", derandomize=True, database=None, deadline=None)
 settings.load_profile("ftlab")
 
-from ftlab.corpus import load_general  # noqa: E402
+from ftlab.core.corpus import load_general
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +26,7 @@ def small_docs():
 
 @pytest.fixture(scope="session")
 def small_tokenizer(small_docs):
-    from ftlab.tokenizer import train_bpe
+    from ftlab.core.tokenizer import train_bpe
     return train_bpe((d["text"] for d in small_docs), vocab_size=512)
 
 

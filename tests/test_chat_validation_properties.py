@@ -1,4 +1,4 @@
-"""ftlab.data's chat validation, by property: every well-formed conversation passes unchanged, and every single
+"""ftlab.core.data's chat validation, by property: every well-formed conversation passes unchanged, and every single
 defect of a well-formed one is a DatasetError naming the row (never a KeyError or TypeError from inside)."""
 import json
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ftlab.data import DatasetError, load_chat_jsonl, validate_messages, validate_rows
+from ftlab.core.data import DatasetError, load_chat_jsonl, validate_messages, validate_rows
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -152,12 +152,12 @@ def test_over_length_message_in_full_and_the_file_loader_passes_the_limit_on(tmp
 
 
 def test_an_unreadable_file_is_named_with_its_kind(tmp_path, monkeypatch):
-    import ftlab.data
+    import ftlab.core.data
 
     def broken(path):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(ftlab.data, "read_jsonl", broken)
+    monkeypatch.setattr(ftlab.core.data, "read_jsonl", broken)
     for name, kind in (("a.jsonl", "JSONL"), ("a.jsonl.gz", "gzipped JSONL")):
         (tmp_path / name).write_text("")
         with pytest.raises(DatasetError) as err:
@@ -173,8 +173,8 @@ def test_messages_of_a_row_that_is_not_a_conversation_in_full():
 
 
 def test_a_file_missing_from_data_says_how_to_restore_it_in_full(tmp_path):
-    from ftlab.data import DatasetFileMissing
-    from ftlab.paths import DATA_DIR
+    from ftlab.core.data import DatasetFileMissing
+    from ftlab.core.paths import DATA_DIR
 
     path = DATA_DIR / "instructions" / "no-such-split.jsonl.gz"
     with pytest.raises(DatasetFileMissing) as err:

@@ -1,4 +1,4 @@
-"""The claims registry (ftlab.claims) and the statistics its rules use: verdicts from hand-worked numbers, a
+"""The claims registry (ftlab.core.claims) and the statistics its rules use: verdicts from hand-worked numbers, a
 flipped verdict stops the notebook, and every CLAIM line in the notebooks goes through the registry."""
 import json
 import re
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ftlab import claims, stats
-from ftlab.claims import CLAIMS, ClaimMismatch, check
+from ftlab.core import claims, stats
+from ftlab.core.claims import CLAIMS, ClaimMismatch, check
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -107,7 +107,7 @@ def test_every_claim_expects_a_verdict_on_the_default_profile():
 
 
 def test_notebooks_judge_claims_only_through_the_registry():
-    from ftlab.memory_claims import SOURCE_CLAIMS
+    from ftlab.lessons.memory_budget import SOURCE_CLAIMS
 
     used = set()
     for path in NOTEBOOKS:
@@ -401,7 +401,7 @@ def test_check_lines_in_full():
     with pytest.raises(ClaimMismatch) as err:
         check("00-stage-ratio", "gpu", pretraining_usd=1e6, sft_usd=2e3)
     assert str(err.value) == ("CLAIM 00-stage-ratio: did not hold — pretraining / SFT compute for the same 8B model: "
-                              "500x (the claim's ranges imply ≥ 1,000x) | the claims registry (ftlab.claims) expects "
+                              "500x (the claim's ranges imply ≥ 1,000x) | the claims registry (ftlab.core.claims) expects "
                               "'held' for 00-stage-ratio on the gpu profile, and its rule gave 'did not hold' from "
                               "these numbers: a result changed (find out why), or the registry must be updated with "
                               "the reason")

@@ -1,7 +1,7 @@
 """`ftlab` commands: --help everywhere, the memory breakdown against hand-worked numbers, doctor's checks, aliases."""
 import pytest
 
-from ftlab import cli, doctor
+from ftlab.tools import cli, doctor
 
 COMMANDS = ["data", "pretrain-base", "pretrain", "profile", "course", "memory", "doctor"]
 
@@ -53,11 +53,10 @@ def test_doctor_flags_a_missing_or_too_old_package():
 
 
 def test_doctor_reports_profile_packages_data_and_next_profile(monkeypatch):
-    from ftlab import manifest
     monkeypatch.setenv("FTLAB_PROFILE", "tiny")
-    monkeypatch.setattr(manifest, "verify", lambda: ["general/train.jsonl.gz: sha256 abc != manifest def"])
+    monkeypatch.setattr(doctor, "verify", lambda: ["general/train.jsonl.gz: sha256 abc != manifest def"])
     assert not doctor.data_check().ok and "general/train.jsonl.gz" in doctor.data_check().detail
-    monkeypatch.setattr(manifest, "verify", lambda: [])  # the real check is tests/test_data_manifest.py's
+    monkeypatch.setattr(doctor, "verify", lambda: [])  # the real check is tests/test_data_manifest.py's
     checks = {c.what: c for c in doctor.run_doctor(progress=False)}
     assert checks["profile"].detail.startswith("tiny (FTLAB_PROFILE)")
     assert {"torch", "transformers", "trl", "peft", "ipywidgets"} <= set(checks)

@@ -1,4 +1,4 @@
-from ftlab.contamination import contaminated, decontaminate
+from ftlab.core.contamination import contaminated, decontaminate
 
 
 def row(i, text):

@@ -1,4 +1,4 @@
-from ftlab.corpus import parse_wordnet_line
+from ftlab.core.corpus import parse_wordnet_line
 
 # Two lines in WordNet 3.0's data-file format (synset header, pointers, then " | " and the gloss).
 NOUN = ("02084071 05 n 03 dog 0 domestic_dog 0 Canis_familiaris 0 023 @ 02083346 n 0000 | a member of the genus "

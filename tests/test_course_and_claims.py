@@ -3,8 +3,8 @@ import json
 import nbformat
 import pytest
 
-from ftlab.course import claim_lines, course_notebooks
-from ftlab.notebook import claim
+from ftlab.tools.course_runner import claim_lines, course_notebooks
+from ftlab.course.notebook import claim
 
 
 def test_notebook_claim_prints_the_registry_line_it_returns(capsys, monkeypatch):
@@ -33,7 +33,7 @@ def test_every_course_notebook_is_numbered_and_stored_with_outputs():
 
 
 def test_a_failing_notebook_is_still_written_with_the_outputs_that_ran(tmp_path, monkeypatch):
-    from ftlab import course
+    from ftlab.tools import course_runner as course
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("print('first cell ran')"), nbformat.v4.new_code_cell("1 / 0"),
@@ -64,7 +64,7 @@ def test_a_failed_run_shows_only_what_it_measured(tmp_path, monkeypatch, store):
     """Issue 30: stored outputs of the cells after a failure (CLAIM lines among them) must not appear in the
     executed copy, REPORT.md or index.html as if this run had produced them; the cells before it show this run's
     outputs; with --store the stored notebook is left as it was."""
-    from ftlab import course
+    from ftlab.tools import course_runner as course
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [_stale("print('CLAIM fresh: held - printed by this run')", "CLAIM stale0: held - stored\n", 1),
@@ -103,7 +103,7 @@ def test_a_failed_run_shows_only_what_it_measured(tmp_path, monkeypatch, store):
 def test_kernels_draw_images_even_when_the_caller_set_mplbackend_agg(tmp_path, monkeypatch):
     """The test suite and `scripts/setup.sh test` set MPLBACKEND=Agg (bench/course_time.py --store used to): a
     kernel that inherited it would install no inline backend, and executed or stored notebooks would hold no plots."""
-    from ftlab import course
+    from ftlab.tools import course_runner as course
 
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.v4.new_notebook()
@@ -121,7 +121,7 @@ def test_kernels_draw_images_even_when_the_caller_set_mplbackend_agg(tmp_path, m
 def test_course_run_folder_has_html_every_plot_run_cards_and_the_profile(tmp_path, monkeypatch):
     """One small notebook: it sees the chosen profile, prints a CLAIM, draws a plot and writes a run card; the run
     folder gets the executed notebook, REPORT.md, index.html, the notebook's HTML, the PNG and the card."""
-    from ftlab import course
+    from ftlab.tools import course_runner as course
 
     monkeypatch.setenv("FTLAB_PROFILE", "tiny")  # restored afterwards; run_course sets it for the kernels
     nb = nbformat.v4.new_notebook()
@@ -150,7 +150,7 @@ def test_course_run_folder_has_html_every_plot_run_cards_and_the_profile(tmp_pat
 
 
 def test_unknown_profile_is_refused_before_any_notebook_runs(tmp_path):
-    from ftlab import course
+    from ftlab.tools import course_runner as course
     with pytest.raises(KeyError, match="unknown profile 'huge'"):
         course.run_course(tmp_path / "out", profile="huge")
     assert not (tmp_path / "out" / "REPORT.md").exists()

@@ -9,9 +9,9 @@ import random
 
 import pytest
 
-from ftlab import curation as cur
-from ftlab.data import validate_rows
-from ftlab.instructions import GROUNDED_TASKS, load_instructions
+from ftlab.lessons import curation as cur
+from ftlab.core.data import validate_rows
+from ftlab.core.instructions import GROUNDED_TASKS, load_instructions
 
 SMALL = 2000
 
@@ -265,7 +265,7 @@ def test_epoch_results_missing_says_how_to_make_them():
 
 
 def test_profiles_size_the_curation_experiment():
-    from ftlab.profiles import PROFILES
+    from ftlab.core.profiles import PROFILES
 
     for p in PROFILES.values():
         assert p.curation_pool_size >= 20_000 and p.curation_k <= p.curation_embed_sample

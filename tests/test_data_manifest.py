@@ -1,8 +1,8 @@
 import shutil
 
-from ftlab import manifest
-from ftlab.corpus import HELDOUT_EVERY, is_heldout, load_general
-from ftlab.paths import DATA_DIR
+from ftlab.build import manifest
+from ftlab.core.corpus import HELDOUT_EVERY, is_heldout, load_general
+from ftlab.core.paths import DATA_DIR
 
 
 def test_every_committed_data_file_matches_its_manifest_entry():

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from ftlab import device, profiles
-from ftlab.errors import ConfigError
+from ftlab.core import device, profiles
+from ftlab.core.errors import ConfigError
 
 
 @pytest.fixture

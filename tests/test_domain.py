@@ -6,15 +6,17 @@ import time
 
 import pytest
 
-from ftlab import domain, manifest
-from ftlab.contamination import contaminated
-from ftlab.data import validate_rows
-from ftlab.domain import DB_PATH, SPLITS, execute, execution_accuracy, execution_match
+from ftlab.build import sql_domain as domain, manifest
+from ftlab.core.contamination import contaminated
+from ftlab.core.data import validate_rows
+from ftlab.core.sql import DB_PATH, SPLITS, execute, execution_accuracy, execution_match
+from ftlab.lessons import domain_tuning
+from ftlab.core import sql as sql_box
 
 
 @pytest.fixture(scope="module")
 def splits():
-    return {s: domain.load_domain(s) for s in SPLITS}
+    return {s: sql_box.load_domain(s) for s in SPLITS}
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +97,7 @@ def test_every_gold_query_runs_and_returns_a_value(splits):
 
 
 def test_rows_are_valid_chat_rows_within_the_tiny_models_length_budget(splits):
-    from ftlab import models
+    from ftlab.core import models
     _, tok = models.load("tiny")
     for name, rows in splits.items():
         validate_rows(rows, f"data/domain/{name}.jsonl.gz", tokenizer=tok, max_tokens=domain.TOKEN_BUDGET)
@@ -182,7 +184,7 @@ def test_grader_rejects_wrong_queries():
 
 def test_grader_does_not_accept_a_truncated_result_nor_a_gold_that_does_not_run():
     huge = "with recursive c(x) as (select 1 union all select x + 1 from c limit 5000) select x from c"
-    assert not domain.same_result(execute(huge), execute(huge), ordered=True)
+    assert not sql_box.same_result(execute(huge), execute(huge), ordered=True)
     with pytest.raises(ValueError, match="gold SQL does not run"):
         execution_match("select 1", "select nothing from nowhere")
 
@@ -215,7 +217,7 @@ def test_writes_and_escapes_are_refused_and_the_database_is_unchanged(sql, db_co
 @pytest.mark.parametrize("sql", ["drop table elements", "delete from elements", "pragma writable_schema = on",
                                  "attach database ':memory:' as m"])
 def test_the_authorizer_refuses_writes_even_past_the_statement_check(sql, db_copy):
-    conn = domain._connect(db_copy, [time.monotonic() + 5])
+    conn = sql_box._connect(db_copy, [time.monotonic() + 5])
     try:
         with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
             conn.execute(sql)
@@ -289,65 +291,64 @@ def test_execution_accuracy_overall_and_per_task(splits):
     (None, ""),
 ])
 def test_extract_sql_takes_the_first_query_out_of_a_chatty_answer(answer, sql):
-    assert domain.extract_sql(answer) == sql
+    assert domain_tuning.extract_sql(answer) == sql
 
 
 def test_extracted_sql_of_a_chatty_answer_is_graded_right(splits):
     row = splits["test_unseen_phrasings"][0]
     chatty = f"Here you go:\n```sql\n{row['answer'].upper()};\n```\nHope it helps!"
     assert not execution_match(chatty, row["answer"])
-    assert execution_match(domain.extract_sql(chatty), row["answer"])
+    assert execution_match(domain_tuning.extract_sql(chatty), row["answer"])
 
 
 def test_shots_come_from_different_families_and_are_deterministic(splits):
     k = len(domain.FAMILIES)
-    picked = domain.shots(splits["train"], k)
+    picked = domain_tuning.shots(splits["train"], k)
     assert len(picked) == k and len({r["task"] for r in picked}) == k
-    assert [r["id"] for r in picked] == [r["id"] for r in domain.shots(splits["train"], k)]
-    assert len(domain.shots(splits["train"], k + 2)) == k + 2  # then a second example per family
-    assert domain.shots(splits["train"][:3], 10) == domain.shots(splits["train"][:3], 3)
+    assert [r["id"] for r in picked] == [r["id"] for r in domain_tuning.shots(splits["train"], k)]
+    assert len(domain_tuning.shots(splits["train"], k + 2)) == k + 2  # then a second example per family
+    assert domain_tuning.shots(splits["train"][:3], 10) == domain_tuning.shots(splits["train"][:3], 3)
 
 
 def test_few_shot_prompt_puts_examples_before_the_question_and_keeps_the_gold_last(splits):
-    row, examples = splits["test_unseen_elements"][0], domain.shots(splits["train"], 2)
-    built = domain.with_prompt(row, examples, domain.INSTRUCTION)
+    row, examples = splits["test_unseen_elements"][0], domain_tuning.shots(splits["train"], 2)
+    built = domain_tuning.with_prompt(row, examples, domain_tuning.INSTRUCTION)
     roles = [m["role"] for m in built["messages"]]
     assert roles == ["system", "user", "assistant", "user", "assistant", "user", "assistant"]
     assert built["messages"][2]["content"] == examples[0]["answer"]
     assert built["messages"][-2:] == row["messages"] and built["answer"] == row["answer"]
-    assert domain.with_prompt(row)["messages"] == row["messages"]
+    assert domain_tuning.with_prompt(row)["messages"] == row["messages"]
     assert row["messages"][0]["role"] == "user"  # the original row is not modified
     validate_rows([built], "few-shot")
 
 
 def test_sample_is_fixed_mixed_and_a_subset(splits):
     rows = splits["test_unseen_phrasings"]
-    a, b = domain.sample(rows, 40), domain.sample(list(reversed(rows)), 40)
+    a, b = domain_tuning.sample(rows, 40), domain_tuning.sample(list(reversed(rows)), 40)
     assert [r["id"] for r in a] == [r["id"] for r in b] and len(a) == 40
     assert len({r["task"] for r in a}) >= 8
     assert {r["id"] for r in a} <= {r["id"] for r in rows}
-    assert domain.sample(rows, None) == rows
+    assert domain_tuning.sample(rows, None) == rows
 
 
 def test_accuracy_on_a_sample_of_stored_outcomes(splits):
     rows = splits["test_unseen_phrasings"]
     preds = [r["answer"] if i % 2 == 0 else "select 0" for i, r in enumerate(rows)]
-    outcomes = domain.grade(preds, rows)
-    assert domain.summarise(outcomes) == execution_accuracy(preds, rows)
+    outcomes = sql_box.grade(preds, rows)
+    assert sql_box.summarise(outcomes) == execution_accuracy(preds, rows)
     evens = rows[::2]
-    assert domain.accuracy_on(outcomes, evens)["overall"] == 1.0
-    assert domain.accuracy_on(outcomes, rows[1::2])["overall"] == 0.0
+    assert domain_tuning.accuracy_on(outcomes, evens)["overall"] == 1.0
+    assert domain_tuning.accuracy_on(outcomes, rows[1::2])["overall"] == 0.0
     with pytest.raises(KeyError, match="no stored outcome"):
-        domain.accuracy_on(outcomes[:-1], rows)
+        domain_tuning.accuracy_on(outcomes[:-1], rows)
 
 
 def test_score_sql_extracts_and_grades_generated_answers(splits, monkeypatch):
-    from ftlab import evaluate
     # canned answers instead of a model, so the scoring path is tested in milliseconds
     rows = splits["test_unseen_phrasings"][:4]
     canned = [f"```sql\n{rows[0]['answer']}\n```", rows[1]["answer"] + "; -- done", "I do not know.", "select 0"]
-    monkeypatch.setattr(evaluate, "generate_answers", lambda model, tok, rs, *a, **k: canned[:len(rs)])
-    result = domain.score_sql(object(), None, rows)
+    monkeypatch.setattr(domain_tuning, "generate_answers", lambda model, tok, rs, *a, **k: canned[:len(rs)])
+    result = domain_tuning.score_sql(object(), None, rows)
     assert [o["correct"] for o in result["outcomes"]] == [True, True, False, False]
     assert [o["ran"] for o in result["outcomes"]] == [True, True, False, True]
     assert result["scores"]["overall"] == 0.5 and result["answers"] == canned
@@ -357,8 +358,8 @@ def test_score_sql_extracts_and_grades_generated_answers(splits, monkeypatch):
 def test_accuracy_by_unseen_separates_new_elements_from_the_new_column(splits):
     rows = splits["test_unseen_elements"]
     preds = [r["answer"] if r["unseen"] == ["column"] else "select 0" for r in rows]
-    by_kind = domain.accuracy_by_unseen(domain.grade(preds, rows), rows)
+    by_kind = domain_tuning.accuracy_by_unseen(sql_box.grade(preds, rows), rows)
     assert by_kind["column"]["overall"] == 1.0 and by_kind["element"]["overall"] == 0.0
     assert by_kind["column"]["n"] + by_kind["element"]["n"] == len(rows)
     with pytest.raises(ValueError, match="same order"):
-        domain.accuracy_by_unseen(domain.grade(preds, rows), list(reversed(rows)))
+        domain_tuning.accuracy_by_unseen(sql_box.grade(preds, rows), list(reversed(rows)))

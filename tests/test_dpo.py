@@ -1,4 +1,4 @@
-"""ftlab.dpo: the metrics on hand-computed cases, log-probabilities against the model's own loss, a 3-step DPO
+"""ftlab.lessons.alignment: the metrics on hand-computed cases, log-probabilities against the model's own loss, a 3-step DPO
 run on the tiny model that moves the measured reward margin the right way and writes a run card, the cached SFT
 starting point, and the TRL arguments ftlab passes."""
 import inspect
@@ -8,13 +8,15 @@ from dataclasses import replace
 import pytest
 import torch
 
-from ftlab import models, profiles
-from ftlab.dpo import (DPOSettings, PairLogprobs, completion_logprobs, dpo_config, encode_pair, metrics_by_kind,
-                       pair_logprobs, preference_metrics, run_dpo, sft_start)
-from ftlab.instructions import GROUNDED_TASKS, load_instructions
-from ftlab.peft_methods import PeftOptions
-from ftlab.preferences import load_pairs
-from ftlab.runcard import read_card
+from ftlab.core import models, profiles
+from ftlab.core.settings import DPOSettings
+from ftlab.lessons.alignment import (PairLogprobs, encode_pair, metrics_by_kind, pair_logprobs, preference_metrics, sft_start)
+from ftlab.core.evaluate import completion_logprobs
+from ftlab.core.train_dpo import dpo_config, run_dpo
+from ftlab.core.instructions import GROUNDED_TASKS, load_instructions
+from ftlab.core.settings import PeftOptions
+from ftlab.core.preferences import load_pairs
+from ftlab.core.runcard import read_card
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +98,12 @@ def test_sft_start_trains_once_then_reuses_the_saved_model(monkeypatch):
     assert (folder / "config.json").exists() and (folder / "tokenizer.json").exists()
     assert json.loads((folder.parent / "runcard.json").read_text())["kind"] == "sft"
 
-    import ftlab.sft
+    import ftlab.lessons.alignment
 
     def no_training(*args, **kwargs):
         raise AssertionError("the cached SFT model should have been reused")
 
-    monkeypatch.setattr(ftlab.sft, "run_sft", no_training)
+    monkeypatch.setattr(ftlab.lessons.alignment, "run_sft", no_training)
     assert sft_start(profile, rows, seed=0) == folder
     with pytest.raises(AssertionError, match="cached"):
         sft_start(profile, rows[:4], seed=0)  # other rows: another model

@@ -20,7 +20,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from ftlab.paths import REPO_ROOT
+from ftlab.core.paths import REPO_ROOT
 
 CONDA_TO_PIP = {"pytorch": "torch"}
 SETUP = REPO_ROOT / "scripts" / "setup.sh"

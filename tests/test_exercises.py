@@ -1,9 +1,10 @@
 """Every exercise accepts its right answer (computed by ftlab) and rejects wrong ones; unanswered is neither."""
 import pytest
 
-from ftlab import exercises
-from ftlab.memory import TrainSetup, estimate
-from ftlab.quiz import Question
+from ftlab.course import exercises
+from ftlab.core.settings import TrainSetup
+from ftlab.core.memory import estimate
+from ftlab.course.quiz import Question
 
 QUESTIONS = exercises.all_questions()
 
@@ -24,7 +25,7 @@ def wrong_answers(q: Question) -> list:
 
 
 def test_every_notebook_has_an_exercise_and_the_five_practice_questions_exist():
-    from ftlab.course import course_notebooks
+    from ftlab.tools.course_runner import course_notebooks
 
     assert sorted(exercises.NOTEBOOKS) == [book.name[:2] for book in course_notebooks()]
     assert all(vars(group) for group in exercises.NOTEBOOKS.values())
@@ -66,7 +67,7 @@ def test_memory_answer_follows_the_predictor_not_a_typed_constant():
 
 
 def test_lr_ratio_reads_the_stored_sweep_and_matches_the_tiny_profile():
-    from ftlab.profiles import PROFILES
+    from ftlab.core.profiles import PROFILES
     rates = PROFILES["tiny"].peft_learning_rates
     assert exercises.lora_to_full_lr_ratio() == pytest.approx(rates["lora"] / rates["full"])
     assert exercises.nb05.lr_ratio.grade("3").correct and not exercises.nb05.lr_ratio.grade("10").correct
@@ -74,7 +75,7 @@ def test_lr_ratio_reads_the_stored_sweep_and_matches_the_tiny_profile():
 
 def test_epoch_questions_follow_the_profile(monkeypatch):
     monkeypatch.setenv("FTLAB_PROFILE", "smol")
-    from ftlab.profiles import PROFILES
+    from ftlab.core.profiles import PROFILES
     p = PROFILES["smol"]
     want = p.sft.max_steps * p.sft.effective_batch / (p.sft_train_per_task * len(p.sft_tasks))
     assert exercises.nb01.sft_epochs.grade(want).correct
@@ -122,13 +123,13 @@ def test_every_notebooks_exercise_cells_run_on_their_own():
     import nbformat
     from nbclient import NotebookClient
 
-    from ftlab.course import course_notebooks
+    from ftlab.tools.course_runner import course_notebooks
     cells = []
     for path in course_notebooks():
         nb = nbformat.read(path, as_version=4)
         start = next(i for i, c in enumerate(nb.cells) if "### Check yourself (auto-checked)" in c.source)
         mine = [c for c in nb.cells[start:] if c.cell_type == "code"]
-        assert mine and f"from ftlab.exercises import nb{path.name[:2]}" in mine[0].source, path.name
+        assert mine and f"from ftlab.course.exercises import nb{path.name[:2]}" in mine[0].source, path.name
         cells += mine
     alone = nbformat.v4.new_notebook(cells=cells)
     NotebookClient(alone, timeout=120, kernel_name="python3").execute()

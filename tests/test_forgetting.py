@@ -1,4 +1,4 @@
-"""ftlab.forgetting: the probe, replay mixing, the Fisher and EWC penalty on hand-computed cases, EWC's pull
+"""ftlab.lessons.forgetting: the probe, replay mixing, the Fisher and EWC penalty on hand-computed cases, EWC's pull
 towards the base weights, and the forgetting-curve callback inside run_sft."""
 import inspect
 import math
@@ -8,14 +8,14 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, Trainer
 
-from ftlab.corpus import load_general
-from ftlab.data import validate_rows
-from ftlab.forgetting import (EWC, REPLAY_PROMPTS, EWCTrainer, ForgettingCurve, ForgettingSettings, arm_overrides,
-                              blocks_loss, chance_level, early_stop_step, ewc_penalty, fisher_diagonal,
-                              general_blocks, general_probe, gloss_of, lm_loss, probe_items, replay_count,
-                              run_ewc_sft, squared_gradients, with_replay)
-from ftlab.instructions import load_instructions
-from ftlab.sft import SFTSettings, run_sft
+from ftlab.core.corpus import load_general
+from ftlab.core.data import validate_rows
+from ftlab.lessons.forgetting import (EWC, REPLAY_PROMPTS, EWCTrainer, ForgettingCurve, arm_overrides, early_stop_step, ewc_penalty, fisher_diagonal, lm_loss, replay_count, run_ewc_sft, squared_gradients, with_replay)
+from ftlab.core.settings import ForgettingSettings
+from ftlab.core.general_ability import blocks_loss, chance_level, general_blocks, general_probe, gloss_of, probe_items
+from ftlab.core.instructions import load_instructions
+from ftlab.core.settings import SFTSettings
+from ftlab.core.train import run_sft
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_probe_items_are_deterministic_and_well_formed(wordnet_heldout):
 
 
 def test_tiny_base_passes_the_probe_well_above_chance():
-    from ftlab.models import load
+    from ftlab.core.models import load
 
     model, tok = load("tiny")
     items = probe_items(60, seed=11)
@@ -79,7 +79,7 @@ def test_tiny_base_passes_the_probe_well_above_chance():
 
 
 def test_probe_scores_are_exact_log_likelihoods(small_tokenizer):
-    from ftlab.forgetting import continuation_logprobs
+    from ftlab.core.general_ability import continuation_logprobs
 
     model = _tiny_llama(small_tokenizer).eval()
     prompt, cont = "dog:", " a domesticated animal"
@@ -161,7 +161,7 @@ def test_ewc_penalty_and_its_gradient_by_hand():
 def test_ewc_trainer_adds_the_penalty_to_the_training_loss_only(tmp_path, small_tokenizer, small_docs, title_rows):
     from trl import SFTTrainer
 
-    from ftlab.sft import sft_config, to_dataset
+    from ftlab.core.train import sft_config, to_dataset
 
     model = _tiny_llama(small_tokenizer)
     fisher = fisher_diagonal(model, small_tokenizer, small_docs, batches=1, batch_size=2, seq_len=32)
@@ -229,7 +229,7 @@ def test_early_stop_step_takes_the_earliest_step_with_most_of_the_task_gain():
 
 
 def test_arm_overrides_change_one_thing_each():
-    from ftlab.profiles import active
+    from ftlab.core.profiles import active
 
     profile, fs = active("tiny"), ForgettingSettings(steps=40)
     full = arm_overrides(profile, "full", fs)

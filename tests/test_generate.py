@@ -1,8 +1,8 @@
-"""ftlab.generate: seeded sampling for demos. What reaches `generate`, and that the same seed gives the same text."""
+"""ftlab.core.generate: seeded sampling for demos. What reaches `generate`, and that the same seed gives the same text."""
 import pytest
 import torch
 
-from ftlab.generate import SAMPLE_PROMPTS, SamplingConfig, complete
+from ftlab.core.generate import SAMPLE_PROMPTS, SamplingConfig, complete
 
 
 class RecordingModel(torch.nn.Module):
@@ -54,7 +54,7 @@ def test_defaults():
 
 @pytest.fixture(scope="module")
 def tiny():
-    from ftlab.models import load
+    from ftlab.core.models import load
     return load("tiny")
 
 

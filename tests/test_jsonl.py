@@ -2,7 +2,7 @@ import gzip
 
 import pytest
 
-from ftlab.jsonl import read_jsonl, write_jsonl
+from ftlab.core.jsonl import read_jsonl, write_jsonl
 
 
 def test_gzip_output_is_byte_identical_across_writes(tmp_path):

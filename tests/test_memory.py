@@ -1,12 +1,14 @@
-"""ftlab.memory: the predictor against real models and real measurements, and the preflight that uses it."""
+"""ftlab.core.memory: the predictor against real models and real measurements, and the preflight that uses it."""
 from dataclasses import replace
 
 import pytest
 import torch
 
-from ftlab import memory
-from ftlab.memory import ModelShape, TrainSetup, WontFit, estimate, trainable_tensors
-from ftlab.peft_methods import PeftOptions, wrap
+from ftlab.core import memory, memprobe
+from ftlab.core.memory import ModelShape, WontFit, estimate, trainable_tensors
+from ftlab.core.settings import TrainSetup
+from ftlab.core.settings import PeftOptions
+from ftlab.core.peft_methods import wrap
 
 
 def _meta_model(name):
@@ -36,7 +38,7 @@ def test_trainable_parameters_match_peft(method):
     TrainSetup(method="lora", batch_size=2, seq_len=64, gradient_checkpointing=True),
 ], ids=["full", "lora-ckpt"])
 def test_prediction_agrees_with_a_measured_training_step(setup):
-    measured = memory.measure("tiny", setup)
+    measured = memprobe.measure("tiny", setup)
     predicted = estimate("tiny", setup)
     assert measured["trainable_params"] == predicted.trainable_params
     assert abs(predicted.total - measured["peak_bytes"]) / measured["peak_bytes"] < 0.05
@@ -44,8 +46,8 @@ def test_prediction_agrees_with_a_measured_training_step(setup):
 
 def test_probes_two_at_a_time_measure_what_one_at_a_time_does():
     setups = [TrainSetup(method="full", batch_size=2, seq_len=64), TrainSetup(method="ia3", batch_size=4, seq_len=32)]
-    alone = [memory.measure("tiny", s)["peak_bytes"] for s in setups]
-    together = [r["peak_bytes"] for r in memory.measure_all("tiny", setups, workers=2)]
+    alone = [memprobe.measure("tiny", s)["peak_bytes"] for s in setups]
+    together = [r["peak_bytes"] for r in memprobe.measure_all("tiny", setups, workers=2)]
     assert together == alone and alone[0] != alone[1]  # same peaks, in the order asked
 
 
@@ -56,10 +58,10 @@ def test_a_probe_forked_from_the_warm_server_measures_what_a_cold_process_does()
     from dataclasses import asdict
 
     setup = TrainSetup(method="lora", batch_size=2, seq_len=64)
-    cold = subprocess.run([sys.executable, "-m", "ftlab.memprobe", json.dumps({"model": "tiny", "setup": asdict(setup)})],
+    cold = subprocess.run([sys.executable, "-m", "ftlab.core.memprobe", json.dumps({"model": "tiny", "setup": asdict(setup)})],
                           capture_output=True, text=True, check=True)
     cold_peak = json.loads(cold.stdout.strip().splitlines()[-1])["peak_bytes"]
-    warm = [memory.measure("tiny", setup)["peak_bytes"] for _ in range(2)]  # the second reuses the server
+    warm = [memprobe.measure("tiny", setup)["peak_bytes"] for _ in range(2)]  # the second reuses the server
     assert warm == [cold_peak, cold_peak] and cold_peak > 0
 
 
@@ -70,7 +72,7 @@ def test_a_failing_or_overrunning_probe_is_an_error_naming_its_setup(tmp_path):
     bad = TrainSetup(method="full", batch_size=2, seq_len=64, optimizer="adamw")
     object.__setattr__(bad, "optimizer", "no-such-optimizer")  # past TrainSetup's own check, to fail in the probe
     with pytest.raises(RuntimeError, match="no-such-optimizer(.|\\n)*unknown optimizer"):
-        memory.measure("tiny", bad)
+        memprobe.measure("tiny", bad)
     # A probe that can never finish, however fast the machine: its model config is a named pipe nobody writes to,
     # so reading it blocks until the time limit kills the probe.
     never = tmp_path / "config.json"
@@ -79,7 +81,7 @@ def test_a_failing_or_overrunning_probe_is_an_error_naming_its_setup(tmp_path):
 
     def overrun():
         try:
-            memory.measure(str(never), TrainSetup(method="full", batch_size=2, seq_len=64), timeout_s=1)
+            memprobe.measure(str(never), TrainSetup(method="full", batch_size=2, seq_len=64), timeout_s=1)
         except RuntimeError as err:
             box["error"] = str(err)
 
@@ -92,14 +94,14 @@ def test_a_failing_or_overrunning_probe_is_an_error_naming_its_setup(tmp_path):
         worker.join(timeout=120)
     assert "killed after 1 s" in box.get("error", ""), box
     ok = TrainSetup(method="full", batch_size=2, seq_len=64)
-    assert memory.measure("tiny", ok)["peak_bytes"] > 0  # the server still serves
+    assert memprobe.measure("tiny", ok)["peak_bytes"] > 0  # the server still serves
 
 
 def test_an_interrupted_request_never_answers_the_next_one(monkeypatch):
-    from ftlab import memprobe
+    from ftlab.core import memprobe
 
     setup = TrainSetup(method="full", batch_size=2, seq_len=64)
-    expected = memory.measure("tiny", setup)["peak_bytes"]
+    expected = memprobe.measure("tiny", setup)["peak_bytes"]
     server = memprobe._warm_server()
 
     class Interrupted:
@@ -108,13 +110,13 @@ def test_an_interrupted_request_never_answers_the_next_one(monkeypatch):
 
     monkeypatch.setattr(server, "stdout", Interrupted())
     with pytest.raises(KeyboardInterrupt):
-        memory.measure("tiny", TrainSetup(method="ia3", batch_size=4, seq_len=32))
+        memprobe.measure("tiny", TrainSetup(method="ia3", batch_size=4, seq_len=32))
     assert server.wait(timeout=30) != 0  # that server is gone, its late reply with it
-    assert memory.measure("tiny", setup)["peak_bytes"] == expected  # a fresh server answers the new request
+    assert memprobe.measure("tiny", setup)["peak_bytes"] == expected  # a fresh server answers the new request
 
 
 def test_live_tensor_bytes_and_profiled_rise_see_real_allocations():
-    from ftlab.memprobe import live_tensor_bytes, profiled_rise
+    from ftlab.core.memprobe import live_tensor_bytes, profiled_rise
 
     before = live_tensor_bytes()
     kept = torch.ones(1024, 1024)  # 4 MiB
@@ -154,8 +156,9 @@ def test_preflight_refuses_with_the_estimate_and_options_that_fit():
 
 
 def test_sft_refuses_before_training_when_the_run_cannot_fit(monkeypatch, tmp_path):
-    from ftlab.models import load
-    from ftlab.sft import SFTSettings, run_sft
+    from ftlab.core.models import load
+    from ftlab.core.settings import SFTSettings
+    from ftlab.core.train import run_sft
 
     monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": 20 * 2**20)
     model, tok = load("tiny")
@@ -183,7 +186,7 @@ def test_unknown_model_config_names_the_choices():
 
 
 def test_memory_calculator_follows_its_controls():
-    from ftlab.widgets import MemoryCalculator
+    from ftlab.course.widgets import MemoryCalculator
 
     calc = MemoryCalculator(model="llama-2-7b", method="full", gpu_gb=24)
     full = calc.total

@@ -1,4 +1,4 @@
-"""ftlab.memory's predictor against numbers worked by hand (in the comments) and published figures, so that a
+"""ftlab.core.memory's predictor against numbers worked by hand (in the comments) and published figures, so that a
 wrong byte count shows up here and not only as a changed notebook number.
 
 Most tests use one small Llama-shaped model, S:
@@ -11,9 +11,11 @@ from dataclasses import replace
 
 import pytest
 
-from ftlab import memory, memory_claims
-from ftlab.memory import ModelShape, TrainSetup, WontFit, estimate, trainable_tensors
-from ftlab.peft_methods import PeftOptions
+from ftlab.core import memory
+from ftlab.lessons import memory_budget as memory_claims
+from ftlab.core.memory import ModelShape, WontFit, estimate, trainable_tensors
+from ftlab.core.settings import TrainSetup
+from ftlab.core.settings import PeftOptions
 
 S = ModelShape(vocab=100, hidden=8, intermediate=16, layers=2, heads=2, kv_heads=1, head_dim=4, tied=False)
 LORA = PeftOptions(lora_r=2, lora_targets=("q_proj", "v_proj"), virtual_tokens=3, adapter_size=2)
@@ -321,7 +323,7 @@ def test_largest_batch_and_preflight_at_the_exact_budget(monkeypatch):
     assert "\n  - gradient checkpointing: 0.1 MiB  (fits)\n" in str(err.value)
     with pytest.warns(ResourceWarning, match="allow_oom_risk") as warned:
         assert memory.preflight(S, three, allow=True).total == 92308
-    assert warned[0].filename != memory.__file__  # blamed on the caller, not on ftlab/memory.py
+    assert warned[0].filename != memory.__file__  # blamed on the caller, not on ftlab/core/memory.py
     memory.preflight(S, replace(three, device="cuda"), allow=True)
     assert asked[-1] == "cuda"
 

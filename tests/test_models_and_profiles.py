@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from ftlab import models, profiles
+from ftlab.core import models, profiles
 
 
 def test_tiny_base_loads_offline_and_is_a_small_llama():
@@ -42,8 +42,8 @@ def test_profile_comes_from_the_environment(monkeypatch):
 
 
 def test_bf16_follows_the_cpu_flags_and_ftlab_bf16_overrides_them(monkeypatch):
-    from ftlab import device
-    from ftlab.errors import ConfigError
+    from ftlab.core import device
+    from ftlab.core.errors import ConfigError
 
     monkeypatch.delenv("FTLAB_BF16", raising=False)
     monkeypatch.setattr(device, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
@@ -77,7 +77,7 @@ def test_the_gpu_profile_keeps_its_gpu_precision_when_planned_from_a_cpu(monkeyp
 @pytest.mark.parametrize("flags", [{"avx2"}, {"avx2", "avx512f", "avx512_bf16"}, {"amx_bf16", "avx512_bf16"}])
 def test_every_cpu_trains_the_default_profile_in_fp32_whatever_its_flags(monkeypatch, flags):
     """One set of fp32 references serves AVX2 and AVX-512 BF16 machines alike: the flags never change what trains."""
-    from ftlab import device
+    from ftlab.core import device
 
     monkeypatch.delenv("FTLAB_BF16", raising=False)
     monkeypatch.delenv("FTLAB_PROFILE", raising=False)
@@ -90,7 +90,7 @@ def test_every_cpu_trains_the_default_profile_in_fp32_whatever_its_flags(monkeyp
 
 
 def test_on_a_cuda_gpu_the_default_stays_tiny_in_fp32_and_only_the_gpu_profile_uses_bf16(monkeypatch):
-    from ftlab import device
+    from ftlab.core import device
 
     monkeypatch.delenv("FTLAB_BF16", raising=False)
     monkeypatch.delenv("FTLAB_PROFILE", raising=False)

@@ -18,8 +18,8 @@ import pytest
 import torch
 
 import netguard
-from ftlab import models
-from ftlab.paths import REPO_ROOT
+from ftlab.core import models
+from ftlab.core.paths import REPO_ROOT
 
 HERE = Path(__file__).parent
 SOURCES = sorted([*(REPO_ROOT / "ftlab").rglob("*.py"), *(REPO_ROOT / "bench").rglob("*.py"),
@@ -133,7 +133,7 @@ def test_every_torch_load_is_weights_only():
                 loads += 1
                 if _keyword(call, "weights_only") is not True:
                     offenders.append(f"{path.relative_to(REPO_ROOT)}:{call.lineno}")
-    assert loads >= 2 and offenders == []  # ftlab.pretrain's resume and ftlab.curation's embedding cache
+    assert loads >= 2 and offenders == []  # ftlab.lessons.pretraining's resume and ftlab.lessons.curation's embedding cache
 
 
 def test_every_model_weight_load_in_ftlab_is_safetensors():

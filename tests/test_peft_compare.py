@@ -1,10 +1,11 @@
-"""ftlab.peft_compare and ftlab.bottleneck: what notebook 05 measures, checked on the tiny base."""
+"""ftlab.lessons.peft_comparison and ftlab.core.bottleneck: what notebook 05 measures, checked on the tiny base."""
 import pytest
 import torch
 
-from ftlab.models import load
-from ftlab.peft_compare import max_logit_difference, merged_copy, relative, saved_bytes
-from ftlab.peft_methods import PeftOptions, build, trainable_parameters
+from ftlab.core.models import load
+from ftlab.lessons.peft_comparison import max_logit_difference, merged_copy, relative, saved_bytes
+from ftlab.core.settings import PeftOptions
+from ftlab.core.peft_methods import build, trainable_parameters
 
 
 def _rows(n=3):
@@ -64,7 +65,8 @@ def test_saved_size_is_what_the_method_trained(method, tmp_path):
 
 
 def test_run_sft_refuses_packing_rows_for_prompt_tuning(tmp_path):
-    from ftlab.sft import SFTSettings, run_sft
+    from ftlab.core.settings import SFTSettings
+    from ftlab.core.train import run_sft
 
     model, tok = build("tiny", "prompt")
     rows = _rows()
@@ -81,7 +83,8 @@ def test_relative_quality_propagates_the_spread():
 def test_a_model_trained_with_bf16_comes_back_without_the_autocast_wrapper(tmp_path):
     """accelerate wraps forward in autocast for bf16 training; run_sft must hand back the plain model, or
     its outputs differ from a merged or reloaded copy of the same weights."""
-    from ftlab.sft import SFTSettings, run_sft
+    from ftlab.core.settings import SFTSettings
+    from ftlab.core.train import run_sft
 
     model, tok = build("tiny", "lora")
     result = run_sft(model, tok, _rows() * 6, SFTSettings(max_steps=2, batch_size=4, bf16=True, learning_rate=1e-2,
@@ -94,7 +97,8 @@ def test_a_model_trained_with_bf16_comes_back_without_the_autocast_wrapper(tmp_p
 
 def test_a_merged_copy_of_a_trained_model_no_longer_depends_on_the_original(tmp_path):
     """TRL leaves a forward bound to the trained object; run_sft removes it, so a merged copy is independent."""
-    from ftlab.sft import SFTSettings, run_sft
+    from ftlab.core.settings import SFTSettings
+    from ftlab.core.train import run_sft
 
     model, tok = build("tiny", "lora")
     trained = run_sft(model, tok, _rows() * 6, SFTSettings(max_steps=2, batch_size=4, learning_rate=1e-2,

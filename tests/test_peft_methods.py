@@ -1,9 +1,11 @@
-"""ftlab.peft_methods: every method builds on the tiny base, trains only what it should, and LoRA merges exactly."""
+"""ftlab.core.peft_methods: every method builds on the tiny base, trains only what it should, and LoRA merges exactly."""
 import pytest
 import torch
 
-from ftlab.memory import ModelShape, TrainSetup, trainable_tensors
-from ftlab.peft_methods import PeftOptions, build, trainable_parameters
+from ftlab.core.memory import ModelShape, trainable_tensors
+from ftlab.core.settings import TrainSetup
+from ftlab.core.settings import PeftOptions
+from ftlab.core.peft_methods import build, trainable_parameters
 
 
 def _batch(tok, n=4):
@@ -108,7 +110,8 @@ def test_bitsandbytes_cpu_no_grad_forward_stops_qlora_gradients():
 
 
 def test_run_sft_trains_qlora_on_cpu_without_mid_training_evaluation(tmp_path):
-    from ftlab.sft import SFTSettings, run_sft
+    from ftlab.core.settings import SFTSettings
+    from ftlab.core.train import run_sft
 
     torch.manual_seed(0)
     model, tok = build("tiny", "qlora")

@@ -1,4 +1,4 @@
-"""ftlab.plots: each figure draws the numbers it is given (bar lengths, line points, scales, limits), checked on
+"""ftlab.course.plots: each figure draws the numbers it is given (bar lengths, line points, scales, limits), checked on
 the matplotlib objects rather than by eye."""
 import math
 
@@ -8,7 +8,7 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ftlab import plots  # noqa: E402
+from ftlab.course import plots
 
 
 @pytest.fixture(autouse=True)

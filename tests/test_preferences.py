@@ -1,15 +1,14 @@
-"""ftlab.preferences: pairs are deterministic, chosen differs from rejected, each kind is the mistake it claims
+"""ftlab.core.preferences: pairs are deterministic, chosen differs from rejected, each kind is the mistake it claims
 to be, prefixes are balanced, and held-out pairs share no prompt or source document with training pairs."""
 import random
 from collections import Counter
 
 import pytest
 
-from ftlab.corpus import is_heldout
-from ftlab.evaluate import normalize
-from ftlab.instructions import GROUNDED_TASKS, load_instructions
-from ftlab.preferences import (PAIR_KINDS, build_pairs, load_pairs, near_miss, passage_of, shared_prompts,
-                               to_conversational)
+from ftlab.core.corpus import is_heldout
+from ftlab.core.evaluate import normalize
+from ftlab.core.instructions import GROUNDED_TASKS, load_instructions
+from ftlab.core.preferences import (PAIR_KINDS, build_pairs, load_pairs, near_miss, passage_of, shared_prompts, to_conversational)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from ftlab.pretrain import PretrainConfig, TinyLlamaShape, lr_at, pretrain, unigram_perplexity
+from ftlab.core.settings import PretrainConfig, TinyLlamaShape
+from ftlab.lessons.pretraining import lr_at, pretrain, unigram_perplexity
 
 
 def small_cfg(**overrides) -> PretrainConfig:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-import ftlab.provenance as provenance
-from ftlab.provenance import RESULTS_DIR, changes, fingerprint, import_closure, normalized_source, reference_for
+import ftlab.core.provenance as provenance
+from ftlab.core.provenance import RESULTS_DIR, changes, fingerprint, import_closure, normalized_source, reference_for
 
 FILES = sorted(RESULTS_DIR.glob("*.json"))
 PROVENANCE_FIELDS = ("command", "commit", "dirty", "date", "versions", "python", "precision", "hardware")
@@ -37,7 +37,7 @@ def test_every_reference_records_its_provenance(path):
 
 @pytest.mark.parametrize("path", [f for f in FILES if f.name.startswith("seeds_")], ids=lambda p: p.name)
 def test_stored_seeds_hold_every_arm_and_seed_from_one_code_version(path):
-    from ftlab.profiles import PROFILES, in_fp32
+    from ftlab.core.profiles import PROFILES, in_fp32
 
     saved = json.loads(path.read_text())
     key = saved["key"]
@@ -49,7 +49,7 @@ def test_stored_seeds_hold_every_arm_and_seed_from_one_code_version(path):
 
 
 def test_a_file_no_reference_names_is_refused():
-    with pytest.raises(Exception, match="no entry in ftlab.provenance.REFERENCES"):
+    with pytest.raises(Exception, match="no entry in ftlab.core.provenance.REFERENCES"):
         reference_for(Path("bench/results/mystery.json"))
 
 
@@ -85,15 +85,15 @@ def test_every_training_experiment_fingerprints_the_training_code():
     """The modules a training run goes through are in every seeds file's fingerprint."""
     for ref in provenance.REFERENCES[:6]:
         closure = import_closure(ref.roots)
-        assert {"ftlab.sft", "ftlab.models", "ftlab.attention", "ftlab.evaluate", "ftlab.data"} <= set(closure), ref
+        assert {"ftlab.core.train", "ftlab.core.models", "ftlab.core.speed.attention", "ftlab.core.evaluate", "ftlab.core.data"} <= set(closure), ref
 
 
 @pytest.mark.parametrize("name", ["01-sft", "03-forgetting", "05-peft", "06-domain"])  # 02 and 07 train to build
 def test_stored_seeds_were_made_with_todays_settings_and_rows(name):
     """The key (the profile's settings and the experiment's rows) the notebook will ask for is the stored one,
     and every row holds the metrics its twin comparison reads."""
-    from ftlab.profiles import active
-    from ftlab.seedstore import experiment
+    from ftlab.core.profiles import active
+    from ftlab.tools.experiments import experiment
 
     exp = experiment(name, active("tiny"))
     saved = json.loads(exp.path.read_text())
@@ -108,7 +108,7 @@ import ast  # noqa: E402
 import hashlib  # noqa: E402
 import sys  # noqa: E402
 
-from ftlab.provenance import Reference, StaleReference  # noqa: E402
+from ftlab.core.provenance import Reference, StaleReference
 
 
 def sha12(data: bytes) -> str:
@@ -117,7 +117,7 @@ def sha12(data: bytes) -> str:
 
 @pytest.fixture
 def fake_repo(tmp_path, monkeypatch):
-    """tmp/ftlab (a, b, c, sub/), tmp/bench, tmp/data, tmp/models, tmp/notebooks, as ftlab.provenance sees them."""
+    """tmp/ftlab (a, b, c, sub/), tmp/bench, tmp/data, tmp/models, tmp/notebooks, as ftlab.core.provenance sees them."""
     package = tmp_path / "ftlab"
     (package / "sub").mkdir(parents=True)
     (package / "__init__.py").write_text("")
@@ -139,12 +139,12 @@ def fake_repo(tmp_path, monkeypatch):
 
 def test_reference_for_matches_the_file_name_patterns():
     ref = reference_for(Path("/anywhere/seeds_05-peft_tiny_fp32.json"))
-    assert ref.roots == ("ftlab.peft_compare",) and ref.remake == "python bench/stored_seeds.py 05-peft"
+    assert ref.roots == ("ftlab.lessons.peft_comparison",) and ref.remake == "python bench/stored_seeds.py 05-peft"
     assert ref.certifiable
     assert reference_for("course_time_tiny.json").certifiable is False
     with pytest.raises(Exception) as err:
         reference_for("mystery.json")
-    assert str(err.value) == ("mystery.json: no entry in ftlab.provenance.REFERENCES names this file, so nobody can "
+    assert str(err.value) == ("mystery.json: no entry in ftlab.core.provenance.REFERENCES names this file, so nobody can "
                               "tell whether it is current; add one (its producing module or script and its command)")
 
 

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from transformers.trainer_utils import get_last_checkpoint
 
 import tiny_sft_run
-from ftlab.checkpoints import MARKER, is_complete, last_complete_checkpoint, mark_complete, prepare_resume
+from ftlab.core.checkpoints import MARKER, is_complete, last_complete_checkpoint, mark_complete, prepare_resume
 
 HERE = Path(__file__).parent
 
@@ -113,7 +113,7 @@ def test_seed_everything_seeds_python_numpy_and_torch_in_one_call_and_notebooks_
 
     import numpy as np
 
-    from ftlab.notebook import seed_everything, start
+    from ftlab.course.notebook import seed_everything, start
 
     def draw():
         return random.random(), float(np.random.rand()), float(torch.rand(1))
@@ -130,7 +130,7 @@ def test_seed_everything_seeds_python_numpy_and_torch_in_one_call_and_notebooks_
 
 
 def test_a_run_card_write_killed_before_the_rename_leaves_the_previous_card_whole(tmp_path, monkeypatch):
-    from ftlab.runcard import read_card, write_card
+    from ftlab.core.runcard import read_card, write_card
 
     path = write_card({"kind": "sft", "step": 3}, "runcard", tmp_path)
 

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from ftlab import stages
-from ftlab.pretrain import PretrainConfig
-from ftlab.runcard import make_card, read_card, write_card
+from ftlab.core import stages
+from ftlab.core.settings import PretrainConfig
+from ftlab.core.runcard import make_card, read_card, write_card
 
 
 def test_run_card_records_config_versions_throughput_and_memory(tmp_path):

@@ -9,11 +9,12 @@ import time
 import pytest
 import torch
 
-from ftlab import cli
-from ftlab.launch import Hardware, plan
-from ftlab.memory import ModelShape, TrainSetup, _phases, estimate
-from ftlab.paths import REPO_ROOT
-from ftlab.scale import CONFIG_DIR, PROBE_FILE, load_trained, per_device_batch, probe_logits, probe_rows, read_result
+from ftlab.tools import cli
+from ftlab.tools.launch import Hardware, plan
+from ftlab.core.memory import ModelShape, _phases, estimate
+from ftlab.core.settings import TrainSetup
+from ftlab.core.paths import REPO_ROOT
+from ftlab.tools.scale import (CONFIG_DIR, PROBE_FILE, load_trained, per_device_batch, probe_logits, probe_rows, read_result)
 
 # Same global batches, fp32, no dropout: the two runs differ only in the order fp32 sums are taken (packed
 # sequence lengths, the gloo all-reduce of two half-batch gradients vs one full-batch sum), ~1e-7 relative per
@@ -48,10 +49,10 @@ def runs(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"scale-{request.param}")
     env, run = _env(tmp), [*RUN, "--method", request.param]
     one, two = tmp / "one", tmp / "two"
-    wall_one = _run([sys.executable, "-m", "ftlab.scale", *run, "--out", str(one)], env)
+    wall_one = _run([sys.executable, "-m", "ftlab.tools.scale", *run, "--out", str(one)], env)
     launcher = [sys.executable, "-m", "accelerate.commands.launch"]  # = `accelerate launch`, whatever the PATH
     wall_two = _run([*launcher, "--config_file", str(CONFIG_DIR / "cpu_2proc_gloo.yaml"),
-                     "--main_process_port", str(_free_port()), "-m", "ftlab.scale", *run, "--out", str(two)], env)
+                     "--main_process_port", str(_free_port()), "-m", "ftlab.tools.scale", *run, "--out", str(two)], env)
     return {"method": request.param, "one": one, "two": two, "wall_one": wall_one, "wall_two": wall_two}
 
 
@@ -73,8 +74,8 @@ def test_two_gloo_processes_give_the_one_process_loss_curve(runs):
 
 
 def test_the_saved_model_loads_back_in_one_process_with_the_same_logits(runs):
-    from ftlab.models import load
-    from ftlab.profiles import active
+    from ftlab.core.models import load
+    from ftlab.core.profiles import active
 
     rows = probe_rows(active("tiny"))
     model, tokenizer = load_trained(runs["two"])
@@ -142,7 +143,7 @@ def test_launch_plan_for_faked_hardware():
     assert too_few.config == "multi_gpu_fsdp.yaml" and "NOT fit" in too_few.why
     qlora = _plan("qlora", Hardware(2, 10 * 2**30), "llama-3.1-8b", **big)
     assert qlora.config == "multi_gpu_fsdp_qlora.yaml"
-    assert "-m ftlab.scale --method full --out x" in fsdp.command
+    assert "-m ftlab.tools.scale --method full --out x" in fsdp.command
 
 
 def test_launch_command_cli_prints_the_command_and_the_fsdp_table(capsys):
@@ -150,7 +151,7 @@ def test_launch_command_cli_prints_the_command_and_the_fsdp_table(capsys):
                      "--global-batch", "8", "--max-length", "2048", "--activation-checkpointing",
                      "--gpus", "8", "--gpu-memory-gib", "80"]) == 0
     out = capsys.readouterr().out
-    assert "multi_gpu_fsdp.yaml --num_processes 8 -m ftlab.scale --profile gpu --method full" in out
+    assert "multi_gpu_fsdp.yaml --num_processes 8 -m ftlab.tools.scale --profile gpu --method full" in out
     assert "8 GPUs:" in out and "18.70 GiB per GPU" in out
 
 

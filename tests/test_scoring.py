@@ -1,11 +1,12 @@
-"""ftlab.evaluate's answer scoring: normalisation, exact match, contains and token F1, against hand-worked values
+"""ftlab.core.evaluate's answer scoring: normalisation, exact match, contains and token F1, against hand-worked values
 and properties (the numbers notebooks 01, 03 and 05 print as accuracy)."""
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ftlab import evaluate
-from ftlab.evaluate import known_word_rate, mean_std, normalize, task_scores, token_f1
+from ftlab.core import evaluate
+from ftlab.core.evaluate import known_word_rate, normalize, task_scores, token_f1
+from ftlab.core.stats import mean_std
 
 FAST = settings(max_examples=200, deadline=None)
 words = st.lists(st.text("abcxyz019", min_size=1, max_size=5), min_size=1, max_size=6)

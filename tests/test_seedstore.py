@@ -1,14 +1,14 @@
-"""ftlab.seedstore: live seeds shown beside their stored twins, stale files refused, resumable storing,
+"""ftlab.core.seedstore: live seeds shown beside their stored twins, stale files refused, resumable storing,
 certification after a code change."""
 import json
 
 import pytest
 
-import ftlab.paths
-import ftlab.provenance as provenance
-from ftlab.profiles import active
-from ftlab.provenance import Reference, StaleReference
-from ftlab.seedstore import Experiment, reproduction_gaps
+import ftlab.core.paths
+import ftlab.core.provenance as provenance
+from ftlab.core.profiles import active
+from ftlab.core.provenance import Reference, StaleReference
+from ftlab.core.seedstore import Experiment, reproduction_gaps
 
 
 def make_experiment(calls, inputs="data-v1", noise=0.0):
@@ -20,15 +20,15 @@ def make_experiment(calls, inputs="data-v1", noise=0.0):
 
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
-    monkeypatch.setattr(ftlab.paths, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(ftlab.core.paths, "REPO_ROOT", tmp_path)
     (tmp_path / "bench" / "results").mkdir(parents=True)
-    # the test experiment "t": its code fingerprint is that of ftlab.stats (faked below where it changes)
-    monkeypatch.setattr(provenance, "REFERENCES", (Reference("seeds_t_*.json", ("ftlab.stats",), "remake t"),))
+    # the test experiment "t": its code fingerprint is that of ftlab.core.stats (faked below where it changes)
+    monkeypatch.setattr(provenance, "REFERENCES", (Reference("seeds_t_*.json", ("ftlab.core.stats",), "remake t"),))
     return tmp_path
 
 
 def edit_code(monkeypatch):
-    """Pretend ftlab.stats changed since the file was made."""
+    """Pretend ftlab.core.stats changed since the file was made."""
     real = provenance.code_fingerprint
     monkeypatch.setattr(provenance, "code_fingerprint",
                         lambda roots: {k: v + "-edited" for k, v in real(roots).items()})
@@ -60,7 +60,7 @@ def test_a_code_change_makes_the_file_stale_before_anything_trains(repo, monkeyp
     make_experiment([]).store()
     edit_code(monkeypatch)
     calls = []
-    with pytest.raises(StaleReference, match="ftlab/stats.py changed.*certify seeds_t_tiny_fp32.json"):
+    with pytest.raises(StaleReference, match="ftlab/core/stats.py changed.*certify seeds_t_tiny_fp32.json"):
         make_experiment(calls).results(live_seeds=(0,))
     assert calls == []  # refused before training
 
@@ -108,13 +108,10 @@ def test_reproduction_gaps_compare_only_runs_with_a_twin():
 
 
 def test_every_registered_experiment_names_a_builder():
-    import importlib
+    from ftlab.tools.experiments import EXPERIMENTS, experiment
 
-    from ftlab.seedstore import EXPERIMENTS, experiment
-
-    for name, target in EXPERIMENTS.items():
-        module, function = target.split(":")
-        assert callable(getattr(importlib.import_module(module), function)), name
+    for name, build in EXPERIMENTS.items():
+        assert build.__module__.startswith("ftlab.lessons."), name
     with pytest.raises(KeyError, match="unknown experiment"):
         experiment("99-nothing", active("tiny"))
 
@@ -129,15 +126,15 @@ def test_ftlab_live_seeds_overrides_the_profile(repo, monkeypatch):
 
 
 def test_settings_key_keeps_only_changed_fields():
-    from ftlab.seedstore import settings_key
-    from ftlab.sft import SFTSettings
+    from ftlab.core.seedstore import settings_key
+    from ftlab.core.settings import SFTSettings
 
     assert settings_key(SFTSettings()) == {}
     assert settings_key(SFTSettings(learning_rate=1e-3, bf16=True)) == {"learning_rate": 1e-3, "bf16": True}
 
 
 def test_recorded_numbers_leave_out_what_the_machine_measured():
-    from ftlab.seedstore import recorded_numbers
+    from ftlab.core.seedstore import recorded_numbers
 
     row = {"accuracy": 0.4, "wall_time_s": 61.2, "tokens_per_s": 1300.0, "card": {"tokens": 5},
            "scores": {"overall": {"accuracy": 0.4}}, "history": [{"loss": 2.5, "train_runtime": 3.0}],
@@ -146,7 +143,7 @@ def test_recorded_numbers_leave_out_what_the_machine_measured():
 
 
 def test_certification_allows_each_metric_its_tolerance_and_every_other_number_the_largest():
-    from ftlab.seedstore import certification_gaps
+    from ftlab.core.seedstore import certification_gaps
 
     stored = [{"arm": "a", "seed": 0, "accuracy": 0.40, "loss": 1.00, "per_task": {"t": 0.50}}]
     live = [{"arm": "a", "seed": 0, "accuracy": 0.41, "loss": 1.03, "per_task": {"t": 0.52}}]
@@ -174,7 +171,7 @@ def test_a_certification_keeps_the_precision_and_the_fingerprint_it_replaced(rep
 
 
 def test_the_comparison_table_heads_its_columns_and_survives_a_reference_without_provenance():
-    from ftlab.seedstore import compare_with_reference
+    from ftlab.core.seedstore import compare_with_reference
 
     stored = [{"arm": "a", "seed": s, "score": 0.1 * (s + 1)} for s in (0, 1)]
     live = [{"arm": "a", "seed": 0, "score": 0.5}]
@@ -185,7 +182,7 @@ def test_the_comparison_table_heads_its_columns_and_survives_a_reference_without
 
 
 def test_the_stored_key_does_not_depend_on_the_order_of_the_inputs():
-    from ftlab.seedstore import experiment_key
+    from ftlab.core.seedstore import experiment_key
 
     profile = active("tiny")
     one = experiment_key("t", profile, {"steps": 10, "rows": "v1"})

@@ -1,12 +1,12 @@
-"""ftlab.seedstore's two decisions a stale stored file must not slip past, with hand-worked values: the twin
+"""ftlab.core.seedstore's two decisions a stale stored file must not slip past, with hand-worked values: the twin
 check and the certification compare the LARGEST live-stored gap with the tolerance, and the stored file's key changes with the model.
 (Written against the current API, `reproduction_gaps` and `experiment_key`.)"""
 from types import SimpleNamespace
 
 import pytest
 
-from ftlab.provenance import StaleReference
-from ftlab.seedstore import certification_gaps, experiment_key, record_certification, reproduction_gaps
+from ftlab.core.provenance import StaleReference
+from ftlab.core.seedstore import certification_gaps, experiment_key, record_certification, reproduction_gaps
 
 
 def _row(arm, seed, score, loss):

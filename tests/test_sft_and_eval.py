@@ -1,9 +1,12 @@
 import pytest
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from ftlab.evaluate import mean_std, normalize, response_loss, token_f1
-from ftlab.instructions import load_instructions
-from ftlab.sft import SFTSettings, run_sft, show_loss_tokens
+from ftlab.core.stats import mean_std
+from ftlab.core.evaluate import normalize, response_loss, token_f1
+from ftlab.core.instructions import load_instructions
+from ftlab.core.settings import SFTSettings
+from ftlab.core.train import run_sft
+from ftlab.lessons.sft import show_loss_tokens
 
 
 def test_normalize_and_token_f1():

@@ -1,12 +1,13 @@
-"""ftlab.sftcache: a full fine-tune trained once is loaded by the next identical run, with identical results."""
+"""ftlab.core.speed.sftcache: a full fine-tune trained once is loaded by the next identical run, with identical results."""
 from dataclasses import replace
 
 import pytest
 
-import ftlab.sft
-from ftlab import profiles, sftcache
-from ftlab.instructions import GROUNDED_TASKS, load_instructions
-from ftlab.sft import fine_tune_and_score
+import ftlab.core.train
+from ftlab.core import profiles
+from ftlab.core.speed import sftcache
+from ftlab.core.instructions import GROUNDED_TASKS, load_instructions
+from ftlab.core.train import fine_tune_and_score
 
 
 @pytest.fixture()
@@ -27,7 +28,7 @@ def test_an_identical_run_is_loaded_not_trained_and_scores_the_same(short_profil
     def no_training(*args, **kwargs):
         raise AssertionError("trained again")
 
-    monkeypatch.setattr(ftlab.sft, "run_sft", no_training)
+    monkeypatch.setattr(ftlab.core.train, "run_sft", no_training)
     again = fine_tune_and_score(short_profile, train, None, test, seed=0, name="05-full", reuse=True)
     assert again["response_loss"] == first["response_loss"] and again["answers"] == first["answers"]
     assert again["card"]["reused_from"] == str(folder) and again["card_path"] != first["card_path"]

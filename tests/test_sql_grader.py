@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ftlab import domain
-from ftlab.domain import (check_statement, execute, execution_match, extract_sql, grade, is_ordered, same_result,
-                          summarise)
+from ftlab.core.sql import check_statement, execute, execution_match, grade, is_ordered, same_result, summarise
+from ftlab.lessons.domain_tuning import extract_sql
+from ftlab.core import sql as sql_box
 
 FE = "select density from elements where symbol = 'Fe'"  # 7.87 in the committed table
 
@@ -38,11 +38,11 @@ def test_numbers_match_to_six_significant_digits(pred, matches):
     ("3", 3, False), ("Fe", "fe", False), (None, 0, False), (None, None, True),
 ])
 def test_normalised_values(a, b, equal):
-    assert (domain._normalise(a) == domain._normalise(b)) is equal
+    assert (sql_box._normalise(a) == sql_box._normalise(b)) is equal
 
 
 def _result(*rows):
-    return domain.QueryResult(rows=tuple(rows), columns=("x",))
+    return sql_box.QueryResult(rows=tuple(rows), columns=("x",))
 
 
 def test_order_counts_only_when_asked_and_duplicates_always_count():
@@ -51,11 +51,11 @@ def test_order_counts_only_when_asked_and_duplicates_always_count():
     assert same_result(ab, ab, ordered=True)
     assert not same_result(_result((1,), (1,), (2,)), ab, ordered=False)  # a multiset, not a set
     assert not same_result(_result((1,)), ab, ordered=False)
-    assert same_result(domain.QueryResult(rows=((1,),), columns=("other_name",)), _result((1,)), ordered=True)
-    failed = domain.QueryResult(error="boom")
+    assert same_result(sql_box.QueryResult(rows=((1,),), columns=("other_name",)), _result((1,)), ordered=True)
+    failed = sql_box.QueryResult(error="boom")
     assert not same_result(failed, failed, ordered=False)  # two errors are not the same answer
     assert not same_result(failed, _result(), ordered=False) and not same_result(_result(), failed, ordered=False)
-    cut = domain.QueryResult(rows=((1,),), truncated=True)
+    cut = sql_box.QueryResult(rows=((1,),), truncated=True)
     assert not same_result(cut, _result((1,)), ordered=False)
 
 
@@ -128,14 +128,14 @@ def test_denied_functions_are_refused_even_where_sqlite_has_them(function, monke
     """The sqlite3 shell's file functions, registered on the connection as another SQLite build could have them."""
     secret = tmp_path / "secret.txt"
     secret.write_text("password")
-    connect = domain._connect
+    connect = sql_box._connect
 
     def with_file_functions(db_path, deadline):
         conn = connect(db_path, deadline)
         conn.create_function(function, -1, lambda *args: secret.read_text())
         return conn
 
-    monkeypatch.setattr(domain, "_connect", with_file_functions)
+    monkeypatch.setattr(sql_box, "_connect", with_file_functions)
     assert execute("select abs(-2)").rows == ((2,),)  # the wrapper itself works
     result = execute(f"select {function}('{secret}')")
     assert not result.ok and "not authorized" in result.error
@@ -152,13 +152,13 @@ def test_the_authorizer_decision_table():
               (sqlite3.SQLITE_ATTACH, "x.db", None), (sqlite3.SQLITE_CREATE_TABLE, "t", None),
               (sqlite3.SQLITE_TRANSACTION, "BEGIN", None)]
     for action, a1, a2 in allowed:
-        assert domain._authorize(action, a1, a2, "main", None) == ok, (action, a2)
+        assert sql_box._authorize(action, a1, a2, "main", None) == ok, (action, a2)
     for action, a1, a2 in denied:
-        assert domain._authorize(action, a1, a2, "main", None) == deny, (action, a1, a2)
+        assert sql_box._authorize(action, a1, a2, "main", None) == deny, (action, a1, a2)
 
 
 def test_connection_limits(tmp_path):
-    conn = domain._connect(domain.DB_PATH, [float("inf")])
+    conn = sql_box._connect(sql_box.DB_PATH, [float("inf")])
     try:
         assert conn.getlimit(sqlite3.SQLITE_LIMIT_ATTACHED) == 0
         assert conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) == 1_000_000
@@ -173,8 +173,8 @@ def test_connection_limits(tmp_path):
 def test_the_connection_is_read_only_even_for_a_statement_past_the_checks(tmp_path):
     import shutil
     db = tmp_path / "e.db"
-    shutil.copy(domain.DB_PATH, db)
-    conn = domain._connect(db, [float("inf")])
+    shutil.copy(sql_box.DB_PATH, db)
+    conn = sql_box._connect(db, [float("inf")])
     conn.set_authorizer(None)  # even with the authorizer gone, mode=ro and query_only refuse writes
     try:
         with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only"):
@@ -196,7 +196,7 @@ def test_a_past_deadline_stops_a_long_query_and_a_short_one_still_runs():
 
 def test_rows_up_to_the_cap_are_not_truncated():
     three = "select x from (select 1 as x union all select 2 union all select 3)"
-    assert execute(three, max_rows=3) == domain.QueryResult(rows=((1,), (2,), (3,)), columns=("x",))
+    assert execute(three, max_rows=3) == sql_box.QueryResult(rows=((1,), (2,), (3,)), columns=("x",))
     capped = execute(three, max_rows=2)
     assert capped.rows == ((1,), (2,)) and capped.truncated
     both = execute("select name, symbol from elements where atomic_number <= 2 order by atomic_number;")
@@ -226,7 +226,7 @@ def test_grade_and_summarise_hand_worked():
                         {"id": "r3", "task": "b", "ran": True, "correct": False}]
     assert summarise(outcomes) == {"overall": pytest.approx(1 / 3), "n": 3, "invalid_sql": pytest.approx(1 / 3),
                                    "per_task": {"a": 0.5, "b": 0.0}}
-    assert domain.execution_accuracy(preds, rows) == summarise(outcomes)
+    assert sql_box.execution_accuracy(preds, rows) == summarise(outcomes)
     assert summarise([]) == {"overall": 0.0, "n": 0, "invalid_sql": 0.0, "per_task": {}}
 
 
@@ -253,7 +253,7 @@ def test_the_time_limit_reaches_the_prediction_too():
     rows = [{"id": "r", "task": "a", "answer": "select 5000"}]
     assert grade([COUNT_5000], rows)[0]["correct"] is True
     assert grade([COUNT_5000], rows, timeout_s=0)[0] == {"id": "r", "task": "a", "ran": False, "correct": False}
-    assert domain.execution_accuracy([COUNT_5000], rows, timeout_s=0)["invalid_sql"] == 1.0
+    assert sql_box.execution_accuracy([COUNT_5000], rows, timeout_s=0)["invalid_sql"] == 1.0
     assert execution_match(COUNT_5000, "select 5000") and not execution_match(COUNT_5000, "select 5000", timeout_s=0)
 
 
@@ -263,7 +263,7 @@ def test_grade_passes_the_time_limit_on():
         grade(["select 1"], [{"id": "r", "task": "a", "answer": slow}], timeout_s=0)
     with pytest.raises(ValueError, match="stopped after the time limit of 0 s"):
         execution_match("select 1", slow, timeout_s=0)
-    assert domain.execution_accuracy([slow], [{"id": "r", "task": "a", "answer": "select 1"}],
+    assert sql_box.execution_accuracy([slow], [{"id": "r", "task": "a", "answer": "select 1"}],
                                      timeout_s=0)["invalid_sql"] == 1.0
 
 

@@ -3,18 +3,18 @@ record of a run: every cell that draws a plot holds the image, and no output giv
 
 Both tests read the stored .ipynb files only; nothing is executed. The stored outputs are made by
 `python bench/course_time.py --store` (or `python -m ftlab course --store`), whose kernels keep their plots
-(ftlab.course).
+(ftlab.tools.course_runner).
 """
 import re
 
 import nbformat
 import pytest
 
-from ftlab.course import course_notebooks
+from ftlab.tools.course_runner import course_notebooks
 
 BOOKS = course_notebooks()
 
-# A call that draws: ftlab.plots' functions, pyplot's, or a figure object used in the cell. pyplot calls that only
+# A call that draws: ftlab.course.plots' functions, pyplot's, or a figure object used in the cell. pyplot calls that only
 # configure or close are not drawing.
 DRAWS = re.compile(r"\bplots\.\w+\s*\(|\bplt\.(?!close\b|ioff\b|ion\b|rc\b|rcParams\b|style\b|switch_backend\b|"
                    r"get_backend\b)\w+\s*\(|\bfig\b")

@@ -1,7 +1,7 @@
 import torch
 
-from ftlab.peft_methods import build, trainable_parameters
-from ftlab.throughput import run_mfu, training_flops_per_token
+from ftlab.core.peft_methods import build, trainable_parameters
+from ftlab.core.throughput import run_mfu, training_flops_per_token
 
 
 def test_flops_per_token_is_6n_for_full_and_less_with_frozen_weights():
@@ -24,7 +24,7 @@ def test_mfu_is_model_flops_over_the_peak_of_the_precision_it_ran_in(monkeypatch
     """No clock: the peaks are given, so the arithmetic is checked on any machine, however busy. A 1024x1024
     linear layer costs 6 x 1,048,576 = 6,291,456 FLOPs a token; at 1,000 tokens/s that is 6.291456 GFLOP/s,
     MFU 0.0629 against a 100 GFLOP/s fp32 peak and 0.0157 against a 400 GFLOP/s bf16 one."""
-    from ftlab import throughput
+    from ftlab.core import throughput
 
     peaks = {False: 100e9, True: 400e9}
     monkeypatch.setattr(throughput, "precision_peak_flops", lambda bf16, device="cpu": peaks[bf16])
@@ -38,6 +38,6 @@ def test_mfu_is_model_flops_over_the_peak_of_the_precision_it_ran_in(monkeypatch
 
 def test_the_measured_matmul_peak_is_a_positive_rate():
     """Only that the timed loop measures something: its speed depends on the machine and its load."""
-    from ftlab.throughput import matmul_peak_flops
+    from ftlab.core.throughput import matmul_peak_flops
 
     assert matmul_peak_flops(torch.float32, n=64, seconds=0.05) > 0

@@ -1,10 +1,11 @@
-"""ftlab.tokencache: each conversation is templated once per process, and TRL prepares a training set once."""
+"""ftlab.core.speed.tokencache: each conversation is templated once per process, and TRL prepares a training set once."""
 import pytest
 
-from ftlab import tokencache
-from ftlab.instructions import GROUNDED_TASKS, load_instructions
-from ftlab.models import load
-from ftlab.sft import SFTSettings, run_sft
+from ftlab.core.speed import tokencache
+from ftlab.core.instructions import GROUNDED_TASKS, load_instructions
+from ftlab.core.models import load
+from ftlab.core.settings import SFTSettings
+from ftlab.core.train import run_sft
 
 
 @pytest.fixture()

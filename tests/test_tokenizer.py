@@ -1,4 +1,4 @@
-from ftlab.tokenizer import EOS, IM_END
+from ftlab.core.tokenizer import EOS, IM_END
 
 
 def test_every_text_starts_with_eos_and_decodes_back(small_tokenizer):

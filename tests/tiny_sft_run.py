@@ -18,7 +18,7 @@ THREADS = 2  # the same in every process, whatever the machine: bitwise comparis
 
 
 def settings(seed: int = 0, steps: int = STEPS):
-    from ftlab.sft import SFTSettings
+    from ftlab.core.settings import SFTSettings
     return SFTSettings(learning_rate=1e-3, max_steps=steps, batch_size=4, warmup_ratio=0.2, logging_steps=1,
                        save_steps=SAVE_STEPS, seed=seed, progress=False)
 
@@ -28,10 +28,10 @@ def train(out_dir: Path, seed: int = 0, resume: bool = False, steps: int = STEPS
     import torch
     from safetensors.torch import save_file
 
-    from ftlab.instructions import load_instructions
-    from ftlab.models import load
-    from ftlab.notebook import seed_everything
-    from ftlab.sft import run_sft
+    from ftlab.core.instructions import load_instructions
+    from ftlab.core.models import load
+    from ftlab.course.notebook import seed_everything
+    from ftlab.core.train import run_sft
 
     seed_everything(seed)
     model, tok = load("tiny")

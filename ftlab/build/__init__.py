@@ -1,0 +1,1 @@
+"""Data builders: rebuild data/ from PyPI source releases, and check it against its manifest."""

@@ -1,0 +1,68 @@
+"""Helpers every notebook uses: the first cell (profile, hardware, precision and why), and the CLAIM lines, each
+judged by its rule in the claims registry (`ftlab.core.claims`) and checked against the verdict it expects."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from ftlab.core import claims
+from ftlab.core.device import hardware_summary, precision_summary
+from ftlab.core.paths import REPO_ROOT
+from ftlab.core.profiles import Profile, active, default_profile_name
+from ftlab.core.runcard import package_versions
+
+VERDICTS = claims.VERDICTS
+
+
+def seed_everything(seed: int) -> None:
+    """One call seeds every generator a run draws from: Python's `random`, numpy, torch (CPU and every CUDA
+    device), through transformers' own `set_seed`, the function the Trainer calls with `args.seed`."""
+    from transformers import set_seed
+
+    set_seed(seed)
+
+
+def short_path(filename: str) -> str:
+    """A source file as a warning should name it: inside an installed package from the package's folder on
+    ('transformers/modeling_utils.py'), inside the repository relative to it, so that stored outputs never show
+    the machine's absolute paths."""
+    path = Path(filename)
+    parts = path.parts
+    if "site-packages" in parts:
+        return Path(*parts[parts.index("site-packages") + 1:]).as_posix()
+    try:
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return path.name
+
+
+def format_warning(message, category, filename, lineno, line=None) -> str:
+    """warnings.formatwarning, with `short_path` instead of the absolute file name."""
+    return f"{short_path(filename)}:{lineno}: {category.__name__}: {message}\n"
+
+
+def start(seed: int = 0) -> Profile:
+    """Print which profile, hardware and precision (and why) produce this notebook's outputs, seed everything,
+    return the profile."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    warnings.formatwarning = format_warning
+    seed_everything(seed)
+    profile = active()
+    v = package_versions()
+    print(f"ftlab profile: {profile.name} — {profile.description}")
+    print(f"hardware: {hardware_summary()}")
+    print(f"precision: {precision_summary(profile.bf16_on_gpu)}")
+    print(f"python {sys.version.split()[0]}, torch {v['torch']}, transformers {v['transformers']}, trl {v['trl']}, "
+          f"peft {v['peft']}")
+    return profile
+
+
+def claim(claim_id: str, **measured) -> str:
+    """Judge a registered claim from measured numbers (`ftlab.core.claims`), print its CLAIM line and return it; a
+    verdict other than the one the registry expects for the active profile stops the notebook."""
+    line = claims.check(claim_id, default_profile_name(), **measured)
+    print(line)
+    return line

@@ -1,0 +1,56 @@
+"""Notebook 01: does SFT turn a next-token predictor into an instruction follower? The experiment (assistant-only
+loss vs whole-sequence loss, over seeds) and what the notebook shows of a templated conversation."""
+
+from __future__ import annotations
+
+from ftlab.core.course_data import course_data
+from ftlab.core.evaluate import task_scores
+from ftlab.core.instructions import rephrase
+from ftlab.core.profiles import Profile
+from ftlab.core.seedstore import Experiment, settings_key
+from ftlab.core.train import fine_tune_and_score
+
+
+def show_loss_tokens(tokenizer, messages: list[dict]) -> str:
+    """The templated conversation with the tokens that carry the SFT loss wrapped in ⟦ ⟧."""
+    enc = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+    out, inside = [], False
+    for tok_id, m in zip(enc["input_ids"], enc["assistant_masks"]):
+        if m and not inside:
+            out.append("⟦")
+        if not m and inside:
+            out.append("⟧")
+        inside = bool(m)
+        out.append(tokenizer.decode([tok_id]))
+    return "".join(out) + ("⟧" if inside else "")
+
+
+# Notebook 01's experiment: the arms differ only in which tokens carry the loss.
+SFT_ARMS = {"assistant-only": {}, "whole-sequence": {"assistant_only_loss": False}}
+
+
+def sft_experiment(profile: Profile, train: list[dict], val: list[dict], test: list[dict],
+                   arms: tuple[str, ...] = tuple(SFT_ARMS)):
+    """Notebook 01's experiment (ftlab.core.seedstore): `fine_tune_and_score` per (arm, seed), each model also asked
+    the test instructions in a wording training never used (`instructions.rephrase`). Live and stored twins
+    must agree within one test answer in a hundred and 0.02 nats of response loss."""
+
+    reworded = [rephrase(r) for r in test]
+
+    def run(arm: str, seed: int) -> dict:
+        name = "01-sft" if arm == "assistant-only" else f"01-sft-{arm}"
+        result = fine_tune_and_score(profile, train, val, test, seed, name=name, reuse=arm == "assistant-only",
+                                     **SFT_ARMS[arm])  # notebooks 05 and 07 start from the same run
+        unseen = task_scores(result["model"], result["tokenizer"], reworded, profile.max_new_tokens)
+        return {**result, "accuracy": result["scores"]["overall"]["accuracy"], "reworded_scores": unseen["scores"],
+                "reworded_answers": unseen["answers"], "accuracy_reworded": unseen["scores"]["overall"]["accuracy"]}
+
+    inputs = {"sft": settings_key(profile.sft), "max_new_tokens": profile.max_new_tokens, "train": train, "val": val,
+              "test": test, "reworded": reworded}
+    return Experiment("01-sft", profile, arms, run, inputs,
+                      tolerance={"accuracy": 0.01, "accuracy_reworded": 0.01, "response_loss": 0.02})
+
+
+def experiment(profile: Profile) -> Experiment:
+    """Both arms of `sft_experiment` on `course_data` (bench/stored_seeds.py)."""
+    return sft_experiment(profile, *course_data(profile))
