@@ -1,4 +1,4 @@
-"""The 1-process vs 2-process check of tests/test_scale.py on GPUs, with NCCL: same tiny-model SFT, same global
+"""The 1-process vs 2-process check of tests/tools/test_scale.py on GPUs, with NCCL: same tiny-model SFT, same global
 batch, fp32, compared step by step. Prints both loss curves, their max difference and the wall times.
 
     python bench/multi_gpu_check.py            # LoRA through DDP, and full fine-tuning through FSDP
@@ -79,7 +79,7 @@ def main() -> int:
     args = parser.parse_args()
     gpus = gpu_count()
     if gpus == 0:
-        raise SystemExit("no CUDA GPU: the CPU version of this check is tests/test_scale.py")
+        raise SystemExit("no CUDA GPU: the CPU version of this check is tests/tools/test_scale.py")
     names = args.only or (list(CHECKS) if gpus >= 2 else ["ddp"])  # FSDP over gloo on CPU is not checked
     results = [check(name, Path(args.out), gpus) for name in names]
     for r in results:

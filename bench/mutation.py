@@ -6,8 +6,8 @@ how many mutants the named tests killed, and the survivors.
 
     python bench/mutation.py --list                     # the presets (module, functions, tests)
     python bench/mutation.py memory data                # presets by name; no name: every preset
-    python bench/mutation.py ftlab/core/seedstore.py tests/test_seedstore.py tests/test_seedstore_bugs.py
-    python bench/mutation.py ftlab/core/memory.py tests/test_memory_predictor.py --only estimate _phases ModelShape
+    python bench/mutation.py ftlab/core/seedstore.py tests/core/test_seedstore.py tests/core/test_seedstore_bugs.py
+    python bench/mutation.py ftlab/core/memory.py tests/core/test_memory_predictor.py --only estimate _phases ModelShape
     python bench/mutation.py data --show                # also print the diff of every surviving mutant
     python bench/mutation.py memory --sample 8          # every 8th mutant (in name order): an estimate, quicker
     python bench/mutation.py registry --mutants ftlab.core.claims.x__c__mutmut_1   # re-check some survivors only
@@ -44,17 +44,18 @@ SCRATCH = Path(os.environ.get("TMPDIR", "/tmp")) / "ftlab-mutation"
 PREDICTOR = ("ModelShape", "trainable_tensors", "_bytes", "_positions", "_keys", "_norm_saved", "_attention_saved",
              "_lora_targets", "_layer_saved", "_head_saved", "_per_step_saved", "_quant_constants", "_weights",
              "_param_bytes", "_optimizer_states", "_optimizer_temporaries", "_phases", "_sharded", "_gathered",
-             "estimate", "largest_batch", "alternatives", "preflight", "gib", "TrainSetup.__post_init__")
-# The SQL grader and its sandbox (not the dataset builder above it in ftlab/build/sql_domain.py).
+             "estimate", "largest_batch", "alternatives", "preflight", "gib")  # TrainSetup now lives in core/settings.py
+# The SQL grader and its sandbox in ftlab/core/sql.py (not the splits' loader beside it; extract_sql now lives in
+# ftlab/lessons/domain_tuning.py).
 GRADER = ("_authorize", "check_statement", "_connect", "execute", "_normalise", "is_ordered", "same_result",
-          "execution_match", "grade", "summarise", "execution_accuracy", "extract_sql")
-MEMORY_TESTS = [f"tests/test_memory.py::{t}" for t in (  # the fast ones: no probe process, no SFT run
+          "execution_match", "grade", "summarise", "execution_accuracy")
+MEMORY_TESTS = [f"tests/core/test_memory.py::{t}" for t in (  # the fast ones: no probe process, no SFT run
     "test_parameter_count_matches_the_instantiated_model", "test_trainable_parameters_match_peft",
     "test_memory_grows_with_batch_and_shrinks_with_each_saving", "test_largest_batch_is_the_boundary",
     "test_preflight_refuses_with_the_estimate_and_options_that_fit", "test_bad_setups_are_refused",
     "test_unknown_model_config_names_the_choices", "test_memory_calculator_follows_its_controls",
     "test_setup_of_a_live_model_names_its_method")]
-DOMAIN_TESTS = [f"tests/test_domain.py::{t}" for t in (  # the grading ones: no dataset rebuild
+DOMAIN_TESTS = [f"tests/lessons/test_domain_tuning.py::{t}" for t in (  # the grading ones: no dataset rebuild
     "test_grader_accepts_equivalent_rewrites", "test_grader_rejects_wrong_queries",
     "test_grader_does_not_accept_a_truncated_result_nor_a_gold_that_does_not_run",
     "test_writes_and_escapes_are_refused_and_the_database_is_unchanged",
@@ -71,26 +72,26 @@ DOMAIN_TESTS = [f"tests/test_domain.py::{t}" for t in (  # the grading ones: no 
 PROVENANCE = ("reference_for", "_module_path", "_imported_modules", "_absolute", "_module_name", "import_closure",
               "normalized_source", "_digest", "notebook_code", "code_fingerprint", "data_fingerprint", "fingerprint",
               "changes", "require_current", "load", "describe", "command_line")
-REFERENCE_TESTS = ["tests/test_references.py", *(a for t in (
+REFERENCE_TESTS = ["tests/core/test_references.py", *(a for t in (
     "test_there_are_references_to_check", "test_every_reference_is_current",
     "test_every_reference_records_its_provenance", "test_stored_seeds_hold_every_arm_and_seed_from_one_code_version",
-    "test_stored_seeds_were_made_with_todays_settings_and_rows") for a in ("--deselect", f"tests/test_references.py::{t}"))]
+    "test_stored_seeds_were_made_with_todays_settings_and_rows") for a in ("--deselect", f"tests/core/test_references.py::{t}"))]
 
 # name -> (module, functions (empty: all), tests). Test files that do not exist (yet) are left out with a note.
 PRESETS = {
-    "data": ("ftlab/core/data.py", (), ["tests/test_chat_data_validation.py", "tests/test_chat_validation_properties.py"]),
-    "memory": ("ftlab/core/memory.py", PREDICTOR, ["tests/test_memory_predictor.py", *MEMORY_TESTS]),
+    "data": ("ftlab/core/data.py", (), ["tests/core/test_chat_data_validation.py", "tests/core/test_chat_validation_properties.py"]),
+    "memory": ("ftlab/core/memory.py", PREDICTOR, ["tests/core/test_memory_predictor.py", *MEMORY_TESTS]),
     "scoring": ("ftlab/core/evaluate.py", ("normalize", "token_f1", "task_scores", "_summarise"),
-                ["tests/test_sft_and_eval.py::test_normalize_and_token_f1", "tests/test_scoring.py"]),
-    "grader": ("ftlab/build/sql_domain.py", GRADER, [*DOMAIN_TESTS, "tests/test_sql_grader.py"]),
+                ["tests/core/test_sft_and_eval.py::test_normalize_and_token_f1", "tests/core/test_scoring.py"]),
+    "grader": ("ftlab/core/sql.py", GRADER, [*DOMAIN_TESTS, "tests/core/test_sql_grader.py"]),
     "claims": ("ftlab/lessons/memory_budget.py", ("conventions", "judge"),
-               ["tests/test_course_and_claims.py", "tests/test_memory_predictor.py"]),
-    "seedstore": ("ftlab/core/seedstore.py", (), ["tests/test_seedstore.py", "tests/test_seedstore_bugs.py"]),
+               ["tests/tools/test_course_runner_and_claims.py", "tests/core/test_memory_predictor.py"]),
+    "seedstore": ("ftlab/core/seedstore.py", (), ["tests/core/test_seedstore.py", "tests/core/test_seedstore_bugs.py"]),
     "provenance": ("ftlab/core/provenance.py", PROVENANCE, REFERENCE_TESTS),
     # test_every_claim_expects_a_verdict_on_the_default_profile fails until notebook 02's verdicts are recorded
     # (a failing test on the unmutated code stops mutmut), and it reads the registry's constants only.
-    "registry": ("ftlab/core/claims.py", (), ["tests/test_claims.py", "--deselect",
-                                         "tests/test_claims.py::test_every_claim_expects_a_verdict_on_the_default_profile"]),
+    "registry": ("ftlab/core/claims.py", (), ["tests/core/test_claims.py", "--deselect",
+                                         "tests/core/test_claims.py::test_every_claim_expects_a_verdict_on_the_default_profile"]),
 }
 
 CAUGHT = ("killed", "timeout", "segfault", "caught by type check")

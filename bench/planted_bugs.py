@@ -21,10 +21,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-SQL_TESTS = ["tests/test_sql_grader.py"]
-SEED_TESTS = ["tests/test_seedstore_bugs.py", "tests/test_seedstore.py"]
-CHAT_TESTS = ["tests/test_chat_data_validation.py", "tests/test_chat_validation_properties.py"]
-SCORING_TESTS = ["tests/test_scoring.py", "tests/test_sft_and_eval.py::test_normalize_and_token_f1"]
+SQL_TESTS = ["tests/core/test_sql_grader.py"]
+SEED_TESTS = ["tests/core/test_seedstore_bugs.py", "tests/core/test_seedstore.py"]
+CHAT_TESTS = ["tests/core/test_chat_data_validation.py", "tests/core/test_chat_validation_properties.py"]
+SCORING_TESTS = ["tests/core/test_scoring.py", "tests/core/test_sft_and_eval.py::test_normalize_and_token_f1"]
 
 # (what, file, original text, planted text, tests to run)
 BUGS = [
@@ -35,12 +35,12 @@ BUGS = [
      "if turns != expected:", "if turns[:1] != expected[:1]:", CHAT_TESTS),
     ("8-bit Adam state counted at 1 byte instead of 2", "ftlab/core/memory.py",
      "return sum(2 * n + 8 * -(-n // ADAM8_BLOCK)", "return sum(1 * n + 8 * -(-n // ADAM8_BLOCK)",
-     ["tests/test_memory_predictor.py"]),
+     ["tests/core/test_memory_predictor.py"]),
     ("NF4 weights counted at 8 bits", "ftlab/core/memory.py",
-     "quantized = sum(sizes) // 2", "quantized = sum(sizes)", ["tests/test_memory_predictor.py"]),
-    ("the SQL grader's float tolerance 6 -> 2 significant digits", "ftlab/build/sql_domain.py",
+     "quantized = sum(sizes) // 2", "quantized = sum(sizes)", ["tests/core/test_memory_predictor.py"]),
+    ("the SQL grader's float tolerance 6 -> 2 significant digits", "ftlab/core/sql.py",
      "FLOAT_DIGITS = 6", "FLOAT_DIGITS = 2", SQL_TESTS),
-    ("the SQL sandbox's blocked-functions list turned off", "ftlab/build/sql_domain.py",
+    ("the SQL sandbox's blocked-functions list turned off", "ftlab/core/sql.py",
      'DENIED_FUNCTIONS = frozenset({"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"})',
      "DENIED_FUNCTIONS = frozenset()", SQL_TESTS),
     ("normalize stops collapsing spaces", "ftlab/core/evaluate.py",

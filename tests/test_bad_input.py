@@ -2,7 +2,7 @@
 
 Malformed datasets (bad JSON line, missing `messages`, unknown role, empty content, wrong role order, non-UTF-8
 bytes, over-length example, empty dataset, truncated .gz, missing file) are tested in
-tests/test_chat_data_validation.py; this file covers settings, profiles, PEFT methods, model paths and run names,
+tests/core/test_chat_data_validation.py; this file covers settings, profiles, PEFT methods, model paths and run names,
 and checks that run_sft refuses bad rows before it touches the model.
 """
 from dataclasses import replace

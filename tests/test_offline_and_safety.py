@@ -1,7 +1,7 @@
 """Nothing phones home, nothing unpickles untrusted files, nothing runs remote code, run output stays in its folder.
 
 The SQL side (model-written queries run read-only, writes and escapes refused, the database unchanged) is
-tested in tests/test_domain.py (test_writes_and_escapes_are_refused_and_the_database_is_unchanged,
+tested in tests/lessons/test_domain_tuning.py (test_writes_and_escapes_are_refused_and_the_database_is_unchanged,
 test_the_authorizer_refuses_writes_even_past_the_statement_check, test_endless_recursive_query_is_stopped...).
 """
 import ast
@@ -127,7 +127,7 @@ def test_no_source_enables_trust_remote_code():
 
 def test_every_torch_load_is_weights_only():
     loads, offenders = 0, []
-    for path in SOURCES + sorted(HERE.glob("*.py")):
+    for path in SOURCES + sorted(HERE.rglob("*.py")):
         for call in _calls(ast.parse(path.read_text()), "load"):
             if isinstance(call.func.value, ast.Name) and call.func.value.id == "torch":
                 loads += 1

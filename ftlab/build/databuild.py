@@ -54,7 +54,6 @@ def build_instruction_files() -> list:
 
 def build_domain_files() -> list:
     """Notebook 06's text-to-SQL files: data/domain/elements.db from mendeleev, then the question splits."""
-
     build_database(DB_PATH)
     splits, report = build_domain(DB_PATH)
     sources, licence = [MENDELEEV.pin], f"{MENDELEEV.name}: {MENDELEEV.licence}"

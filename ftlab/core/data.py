@@ -27,7 +27,6 @@ class DatasetFileMissing(DatasetError, FileNotFoundError):
 
 def _how_to_get(path: Path) -> str:
     """Committed data comes back with git or is rebuilt by ftlab; any other file is the caller's to provide."""
-
     if DATA_DIR in Path(path).resolve().parents:
         return ("it is committed with the repository: restore it with `git checkout -- data/`, or rebuild it "
                 "with `python -m ftlab data build`")

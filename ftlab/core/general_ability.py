@@ -75,7 +75,6 @@ def probe_prompt(word: str | None) -> str:
 
 def continuation_logprobs(model, tokenizer, pairs: list[tuple[str, str]], batch_size: int = 64) -> list[float]:
     """Sum of log p(continuation tokens | prompt) for each (prompt, continuation) pair, batched by length."""
-
     encoded = [(tokenizer(p)["input_ids"], tokenizer(c, add_special_tokens=False)["input_ids"]) for p, c in pairs]
     return completion_logprobs(model, encoded, tokenizer.pad_token_id, batch_size).tolist()
 

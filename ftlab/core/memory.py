@@ -1,9 +1,9 @@
-"""Memory budgeting: predict the peak memory of a fine-tuning step from a model config alone, and measure it.
+"""Memory budgeting: predict the peak memory of a fine-tuning step from a model config alone.
 
 `estimate(model, setup)` adds up, term by term, the tensors a training step keeps alive at its peak: weights
 (and 4-bit quantization constants), gradients, optimizer states, saved activations and the logits/loss buffers.
-`measure(model, setup)` runs the same step for real in a fresh process (see `ftlab.core.memprobe` for exactly what
-is measured). Notebook 04 puts the two side by side; `bench/memory_cpu.py` checks them on many configurations.
+`ftlab.core.memprobe.measure(model, setup)` runs the same step for real in a fresh process (the measurement lives
+there, beside the probe it drives, so the predictor imports no process machinery). Notebook 04 puts the two side by side; `bench/memory_cpu.py` checks them on many configurations.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Measure the real peak memory of one training step, in a fresh process (`run_probes`, or from a shell
-`python -m ftlab.core.memprobe '<json>'`).
+"""Measure the real peak memory of one training step, in a fresh process (`measure`, `measure_all`, or from a
+shell `python -m ftlab.core.memprobe '<json>'`); ftlab.core.memory predicts the same peak.
 
 What is measured: the peak of live tensor bytes during the second training step (forward, backward, optimizer
 step), the CPU counterpart of CUDA's `max_memory_allocated`. On CUDA that counter is read directly. On CPU there
@@ -48,7 +48,6 @@ def measure_all(model: str, setups: list[TrainSetup], workers: int = 1, timeout_
     torch, transformers and peft once (`ftlab.core.memprobe.run_probes`). Once imports are paid, a probe keeps 2
     cores busy, so `workers` > 1 only helps on a bigger machine; each peak is its own process's, whatever runs
     beside it."""
-
     return run_probes(model, setups, workers, timeout_s)
 
 
@@ -110,7 +109,6 @@ def build_model(model_name: str, setup: TrainSetup):
 
 def _load_4bit(config, setup: TrainSetup):
     """NF4 weights the way QLoRA loads them: save the random model, reload it through bitsandbytes."""
-
     compute = torch.bfloat16 if setup.precision in ("bf16", "mixed") else torch.float32
     with tempfile.TemporaryDirectory() as folder:
         AutoModelForCausalLM.from_config(config, dtype=compute).save_pretrained(folder)

@@ -11,7 +11,7 @@ hardware) and a fingerprint of what it depends on:
 
 `require_current` compares a file's fingerprint with today's and raises `StaleReference` naming what changed
 and the commands that re-certify or remake it (`python bench/references.py`); the notebooks read references
-only through it, and tests/test_references.py checks every committed file without training anything.
+only through it, and tests/core/test_references.py checks every committed file without training anything.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class Reference:
     certifiable: bool = True
 
 
-# Every kind of file under bench/results. A file that matches none is an error (tests/test_references.py).
+# Every kind of file under bench/results. A file that matches none is an error (tests/core/test_references.py).
 REFERENCES = (
     Reference("seeds_01-sft_*.json", ("ftlab.lessons.sft",), "python bench/stored_seeds.py 01-sft"),
     Reference("seeds_02-curation_*.json", ("ftlab.lessons.curation",), "python bench/stored_seeds.py 02-curation"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import datasets
@@ -69,7 +69,6 @@ def sft_config(s: SFTSettings, out_dir: Path, has_eval: bool, device: torch.devi
 def check_memory(model, settings: SFTSettings, device: torch.device):
     """ftlab.core.memory's preflight for this run: refuses (WontFit) a configuration predicted not to fit, before
     any training starts. Sequences are counted at `max_length`, the worst case of a padded batch."""
-
     setup = setup_of(model, settings.batch_size, settings.max_length, settings.bf16,
                      settings.activation_checkpointing, device.type, shards=fsdp_shards())
     return preflight(ModelShape.from_dict(model.config.to_dict()), setup, allow=settings.allow_oom_risk)
@@ -224,9 +223,6 @@ def fine_tune_and_score(profile: Profile, train_rows: list[dict], val_rows: list
     fine-tuning only) loads the model of an identical run trained before instead of training it again
     (`ftlab.core.speed.sftcache`), and saves this one for the next caller.
     """
-    from dataclasses import replace
-
-
     if reuse and (method != "full" or callbacks):
         raise ValueError(f"{name}: reuse=True caches full fine-tunes without callbacks only (method {method!r})")
     device = pick_device()
@@ -234,7 +230,7 @@ def fine_tune_and_score(profile: Profile, train_rows: list[dict], val_rows: list
         overrides.setdefault("padding_free", False)  # one row per sequence (run_sft refuses packing)
     settings = replace(profile.sft, seed=seed, **overrides)
     out_dir = new_run_dir(f"{name}-seed{seed}")
-    cache = sftcache.folder_for(profile.model, settings, train_rows) if reuse else None
+    cache = sftcache.folder_for(profile.model, settings, train_rows, val_rows) if reuse else None
     if cache and sftcache.complete(cache):
         result, tokenizer = reused_run(cache, out_dir, device)
         print(f"{name}, seed {seed}: the same run (base, settings, rows, code) was trained before; "
@@ -257,7 +253,6 @@ def fine_tune_and_score(profile: Profile, train_rows: list[dict], val_rows: list
 def reused_run(folder: Path, out_dir: Path, device) -> tuple[SFTResult, object]:
     """A cached run (`ftlab.core.speed.sftcache`) as this run's result: its model and tokenizer loaded from `folder`, its
     history and card, and a card in `out_dir` that says where it came from."""
-
     model, tokenizer = load(str(folder / "model"), device=device)
     saved = sftcache.saved_run(folder)
     card = {**saved["card"], "reused_from": str(folder)}

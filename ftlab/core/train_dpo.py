@@ -46,7 +46,6 @@ def check_memory(model, s: DPOSettings, peft: PeftOptions, device: torch.device)
     sequences of up to max_length); the reference pass runs without gradients, so it adds no saved activations
     (with LoRA it is the same weights with the adapter off; with full fine-tuning a frozen copy of the weights,
     added here)."""
-
     shape = ModelShape.from_dict(model.config.to_dict())
     setup = TrainSetup(method=s.method, precision="mixed" if s.bf16 else "fp32", batch_size=2 * s.batch_size,
                        seq_len=s.max_length, peft=peft, device=device.type)

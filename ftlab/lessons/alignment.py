@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from ftlab.core.course_data import course_data
 from ftlab.core.device import pick_device
 from ftlab.core.evaluate import completion_logprobs, task_scores
 from ftlab.core.general_ability import GeneralEval
@@ -39,9 +40,8 @@ def sft_start(profile: Profile, train_rows: list[dict], seed: int = 0, val_rows:
     """The folder of an SFT model trained on `train_rows` with the profile's SFT settings, trained once
     (`ftlab.core.speed.sftcache`; notebook 01's first run is this same run, so after notebook 01 it is only loaded). Load
     it with `ftlab.core.models.load(str(folder))`, a fresh copy each time."""
-
     settings = replace(profile.sft, seed=seed)
-    folder = sftcache.folder_for(profile.model, settings, train_rows)
+    folder = sftcache.folder_for(profile.model, settings, train_rows, val_rows)
     if sftcache.complete(folder):
         return folder / "model"
     torch.manual_seed(seed)
@@ -63,7 +63,6 @@ class PairLogprobs:
 def encode_pair(tokenizer, pair: dict) -> tuple[list[int], list[int], list[int]]:
     """(prompt ids, chosen ids, rejected ids) through the chat template, split where TRL splits them: the
     prompt with the assistant header, the response with its end-of-turn token."""
-
     conv = to_conversational(pair)
     prompt = templated(tokenizer, conv["prompt"], add_generation_prompt=True, tokenize=True,
                        return_dict=True)["input_ids"]
@@ -138,7 +137,6 @@ class AlignmentEval:
     def measure(self, model, beta: float) -> dict:
         """Preference metrics per pair kind (against the reference), exact match on the test rows, general loss
         and probe accuracy."""
-
         policy = pair_logprobs(model, self.tokenizer, self.pairs)
         scored = task_scores(model, self.tokenizer, self.test_rows, self.max_new_tokens)
         return {"pairs": metrics_by_kind(self.pairs, policy, self.reference, beta),
@@ -150,7 +148,6 @@ def dpo_arm(profile: Profile, sft_dir: Path, pairs: list[dict], beta: float, see
             name: str = "07-dpo") -> dict:
     """One DPO run of notebook 07: a fresh copy of the SFT model, the profile's DPO recipe at this beta and
     seed (LoRA with the profile's PEFT options), then `kit`'s measurements."""
-
     model, _ = load(str(sft_dir), device=pick_device())
     settings = replace(profile.dpo.dpo, beta=beta, seed=seed)
     result = run_dpo(model, kit.tokenizer, pairs, settings, new_run_dir(f"{name}-beta{beta:g}-seed{seed}"),
@@ -165,7 +162,6 @@ def alignment_experiment(profile: Profile, sft_rows: list[dict], train_pairs: li
     """Notebook 07's experiment (ftlab.core.seedstore): one `dpo_arm` per (beta, seed), the arm named by its beta
     ("0.1"), with held-out preference accuracy also at the top level. Live and stored twins must agree within
     one held-out pair in a hundred, one test answer in a hundred and 0.01 nats of general loss."""
-
     def run(arm: str, seed: int) -> dict:
         result = dpo_arm(profile, sft_dir, train_pairs, float(arm), seed, kit)
         return {**result, "preference_accuracy": result["pairs"]["all"]["accuracy"]}
@@ -182,10 +178,9 @@ def alignment_experiment(profile: Profile, sft_rows: list[dict], train_pairs: li
 def notebook_setup(profile: Profile) -> dict:
     """What notebook 07 prepares before DPO: the pairs, the SFT starting point (trained once, cached), the
     measuring kit, and the SFT model and tokenizer."""
-
     al = profile.dpo
-    sft_rows = load_instructions("train", profile.sft_tasks, limit_per_task=profile.sft_train_per_task)
-    sft_dir = sft_start(profile, sft_rows, seed=profile.seeds[0])
+    sft_rows, val_rows, _ = course_data(profile)  # notebook 01's rows: its first run is this same run
+    sft_dir = sft_start(profile, sft_rows, seed=profile.seeds[0], val_rows=val_rows)
     sft_model, tokenizer = load(str(sft_dir), device=pick_device())
     heldout = load_pairs("test", profile.sft_tasks, limit=al.heldout_pairs)
     test_rows = load_instructions("test", profile.sft_tasks, limit_per_task=al.test_per_task)

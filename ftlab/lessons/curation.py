@@ -726,7 +726,6 @@ ARMS = ("curated", "random", "longest", "full")
 def context_filter(rows: list[dict], tokenizer, max_tokens: int) -> tuple[list[dict], StepReport]:
     """Drop conversations longer than the training context (`max_tokens` after the chat template): the
     trainer refuses them, so every arm, curated or not, starts from rows that fit."""
-
     started = time.perf_counter()
     lengths = [len(templated(tokenizer, r["messages"], tokenize=True, return_dict=True)["input_ids"]) for r in rows]
     return split_rows("context", rows, [n > max_tokens for n in lengths], (), started,
@@ -769,7 +768,6 @@ def run_arm(profile: Profile, arm: str, rows: list[dict], test_rows: list[dict],
             progress: bool = True) -> dict:
     """One arm, one seed: a fresh base fine-tuned for `steps` optimizer steps with the profile's SFT
     settings, scored on `test_rows`; the model itself is dropped (only numbers are kept)."""
-
     r = fine_tune_and_score(profile, rows, None, test_rows, seed, name=f"02-{arm}", max_steps=steps,
                             progress=progress)
     per_task = {t: s["accuracy"] for t, s in r["scores"].items() if t != "overall"}
@@ -800,7 +798,6 @@ def compare_arms(profile: Profile, arms: dict[str, list[dict]], test_rows: list[
 
 def summarise_arms(results: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
     """{arm: {metric: (mean, std over seeds)}} for accuracy, response loss and each task's accuracy."""
-
     out: dict[str, dict[str, tuple[float, float]]] = {}
     for arm in dict.fromkeys(r["arm"] for r in results):
         mine = [r for r in results if r["arm"] == arm]
@@ -841,7 +838,6 @@ def load_epoch_results(profile_name: str) -> dict:
 def notebook_arms(profile: Profile, pool: list[dict]) -> tuple[dict[str, list[dict]], list[StepReport], list[dict]]:
     """Notebook 02's training sets from `pool` as the notebook builds them (decontaminated against the whole
     test split, rows over the profile's context removed), their reports, and the test rows it scores on."""
-
     test_split = load_instructions("test", profile.sft_tasks)
     _, tokenizer = load(profile.model)
     arms, reports = build_arms(pool, test_split, profile.curation_k, embed_sample=profile.curation_embed_sample,
@@ -852,7 +848,6 @@ def notebook_arms(profile: Profile, pool: list[dict]) -> tuple[dict[str, list[di
 def step_matched(profile: Profile, arms: dict[str, list[dict]], test_rows: list[dict]):
     """Notebook 02's step-matched experiment (ftlab.core.seedstore): every arm trained `profile.curation_steps` steps
     per seed. Live and stored twins must agree within one test answer in a hundred and 0.02 nats."""
-
     def run(arm: str, seed: int) -> dict:
         return run_arm(profile, arm, arms[arm], test_rows, seed, profile.curation_steps, progress=False)
 

@@ -86,7 +86,6 @@ def score_sql(model, tokenizer, rows: list[dict], max_new_tokens: int = SQL_MAX_
               batch_size: int = 32) -> dict:
     """Generate greedily for each row, extract the SQL, run it, grade it: accuracy summary, per-row outcomes,
     raw answers, and seconds per question."""
-
     start = time.perf_counter()
     answers = generate_answers(model, tokenizer, rows, max_new_tokens, batch_size)
     seconds = time.perf_counter() - start
@@ -118,7 +117,6 @@ def accuracy_by_unseen(outcomes: list[dict], rows: list[dict]) -> dict[str, dict
 
 def mean_prompt_tokens(tokenizer, rows: list[dict]) -> float:
     """Average length of the prompts a model reads (chat template applied): most of an answer's compute."""
-
     lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in chat_prompts(tokenizer, rows)]
     return sum(lengths) / max(len(lengths), 1)
 
@@ -133,7 +131,6 @@ def specialist_run(profile: Profile, train: list[dict], tests: dict[str, list[di
     """Fine-tune a fresh base of the profile on text-to-SQL rows for `profile.domain_steps` steps, then score
     it on every test split and (given held-out general blocks) measure its general loss: one seed of the
     specialist in notebook 06. Each seed trains on its own random draw of steps x batch rows (one pass)."""
-
     overrides = {"max_steps": profile.domain_steps, "logging_steps": max(1, profile.domain_steps // 10), **overrides}
     need = overrides["max_steps"] * profile.sft.effective_batch
     rows = random.Random(seed).sample(train, need) if need < len(train) else list(train)
@@ -159,7 +156,6 @@ def specialist_experiment(profile: Profile, train: list[dict], tests: dict[str, 
     """Notebook 06's specialist over seeds (ftlab.core.seedstore): one `specialist_run` per seed, with each split's
     execution accuracy also at the top level (`accuracy_<split>`). Live and stored twins must agree within one
     test question and 0.01 nats of general loss."""
-
     def run(arm: str, seed: int) -> dict:
         result = specialist_run(profile, train, tests, seed, general_blocks)
         return {**result, **{f"accuracy_{s}": result["scores"][s]["overall"] for s in tests}}

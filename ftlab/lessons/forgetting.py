@@ -75,7 +75,6 @@ class ForgettingCurve(TrainerCallback):
 
     def measure(self, model, step: int) -> dict:
         """One point of the curve for `model` at `step`."""
-
         row = {"step": step, "general_loss": blocks_loss(model, self.blocks)}
         if self.probe:
             row["probe_accuracy"] = general_probe(model, self.tokenizer, self.probe)
@@ -289,7 +288,6 @@ def run_arm(profile: Profile, arm: str, seed: int, fs: ForgettingSettings = Forg
     loss (SQL response loss on `test_rows`), the forgetting curve (every `curve_every` steps, 0: none), and
     times: `train_s` (trainer.train), `total_s` (loading, Fisher, training, measuring) and `cpu_s` (the CPU time
     of all of it, which on a shared machine says more than the wall clock)."""
-
     start, cpu_start = time.perf_counter(), time.process_time()
     task_rows = task_rows if task_rows is not None else load_domain("train")[:fs.task_rows]
     test_rows = test_rows if test_rows is not None else load_domain("test_unseen_phrasings")[:fs.test_rows]
@@ -331,7 +329,6 @@ def mitigation_experiment(profile: Profile, fs: ForgettingSettings, task_rows: l
     """Notebook 03's experiment (ftlab.core.seedstore): every arm, one `run_arm` per (arm, seed); plain full
     fine-tuning also records its forgetting curve. Live and stored twins must agree within 0.01 nats of general
     loss, 0.02 nats of SQL loss and 2 probe answers in 100."""
-
     def run(arm: str, seed: int) -> dict:
         return run_arm(profile, arm, seed, fs, task_rows, test_rows, kit, curve_every=2 if arm == "full" else 0)
 
@@ -343,7 +340,6 @@ def mitigation_experiment(profile: Profile, fs: ForgettingSettings, task_rows: l
 
 def experiment_data(fs: ForgettingSettings) -> tuple[list[dict], list[dict]]:
     """Notebook 03's SQL training rows and the held-out SQL questions its task loss is measured on."""
-
     return load_domain("train")[:fs.task_rows], load_domain("test_unseen_phrasings")[:fs.test_rows]
 
 

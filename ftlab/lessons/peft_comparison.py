@@ -36,7 +36,6 @@ def saved_bytes(model, method: str, folder: Path) -> int:
 
 def _timing_batch(model, tokenizer, rows: list[dict]):
     """The rows' prompts as one left-padded batch on the model's device (what generation needs)."""
-
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
     try:
         enc = tokenizer(chat_prompts(tokenizer, rows), return_tensors="pt", padding=True, add_special_tokens=False)
@@ -106,10 +105,9 @@ def run_method(profile: Profile, method: str, seed: int, learning_rate: float, t
                keep_model: bool = False) -> dict:
     """One method, one seed: SFT with the profile's settings at `learning_rate`, then quality, size on disk and
     run cost; `keep_model` adds the trained model (for timing it side by side with the others later)."""
-
     r = fine_tune_and_score(profile, train, None, test, seed, name=f"05-{method}", method=method,
                             peft_options=profile.peft, learning_rate=learning_rate,
-                            reuse=method == "full")  # the full fine-tune is notebook 01's first run
+                            reuse=method == "full")  # trained once per code version, loaded by a rerun
     model = r["model"]
     trainable, total = trainable_parameters(model)
     row = {"method": method, "seed": seed, "learning_rate": learning_rate,
@@ -124,7 +122,6 @@ def run_method(profile: Profile, method: str, seed: int, learning_rate: float, t
 
 def comparison_data(profile: Profile) -> tuple[list[dict], list[dict]]:
     """Notebook 05's training and test rows: notebook 01's."""
-
     train, _, test = course_data(profile)
     return train, test
 
@@ -133,7 +130,6 @@ def comparison(profile: Profile, train: list[dict], test: list[dict], keep_model
     """Notebook 05's experiment: every method of COMPARED at its swept learning rate, one `run_method` per
     (method, seed); the first live seed keeps its models for the latency measurement. Live and stored twins
     must agree within one test answer in a hundred and 0.02 nats of response loss."""
-
     first_live = (profile.live_seeds or profile.seeds)[0]
 
     def run(method: str, seed: int) -> dict:
@@ -189,7 +185,6 @@ def lr_sweep(profile: Profile, grid: dict[str, tuple[float, ...]], train: list[d
 
 def sweep_point(profile: Profile, method: str, learning_rate: float, train: list[dict], val: list[dict], seed: int = 0) -> float:
     """One point of `lr_sweep`: the validation response loss of `method` trained at `learning_rate`."""
-
     run = fine_tune_and_score(profile, train, None, val, seed, name=f"05-sweep-{method}", method=method,
                               peft_options=profile.peft, learning_rate=learning_rate, generate=False)
     return run["response_loss"]
@@ -218,7 +213,6 @@ def _ladder(rate: float, up: bool) -> float:
 
 def _write_json(path: Path, data: dict) -> None:
     """Atomically (ftlab.core.jsonl's writer), so a kill never leaves half a file behind."""
-
     atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
@@ -230,7 +224,6 @@ def load_sweep(profile_name: str) -> dict:
 
 def summarise(rows: list[dict], keys: tuple[str, ...]) -> dict[str, dict[str, tuple[float, float]]]:
     """{method: {key: (mean, std over seeds)}} for the numeric `keys` of run_method rows."""
-
     out: dict[str, dict[str, tuple[float, float]]] = {}
     for method in dict.fromkeys(r["method"] for r in rows):
         mine = [r for r in rows if r["method"] == method]

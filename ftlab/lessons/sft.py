@@ -34,7 +34,6 @@ def sft_experiment(profile: Profile, train: list[dict], val: list[dict], test: l
     """Notebook 01's experiment (ftlab.core.seedstore): `fine_tune_and_score` per (arm, seed), each model also asked
     the test instructions in a wording training never used (`instructions.rephrase`). Live and stored twins
     must agree within one test answer in a hundred and 0.02 nats of response loss."""
-
     reworded = [rephrase(r) for r in test]
 
     def run(arm: str, seed: int) -> dict:

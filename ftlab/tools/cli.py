@@ -1,5 +1,9 @@
 """`python -m ftlab …` (or `ftlab …`): build data, pretrain the tiny base, run the course, estimate memory,
-show the profile, check the machine (doctor)."""
+show the profile, check the machine (doctor).
+
+Each command imports what it needs inside its function: the command line sits on top of every layer, so this
+creates no cycle, and `ftlab --help` or `ftlab memory …` stays fast instead of loading torch, transformers and
+TRL for commands that do not train."""
 
 from __future__ import annotations
 

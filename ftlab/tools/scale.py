@@ -50,7 +50,6 @@ def per_device_batch(global_batch: int, processes: int, grad_accum: int = 1) -> 
 def training_rows(profile: Profile, rows: int) -> list[dict]:
     """The first `rows` training conversations of the profile's tasks (about equal numbers per task), the same
     in every process and every run."""
-
     per_task = math.ceil(rows / len(profile.sft_tasks))
     found = load_instructions("train", profile.sft_tasks, limit_per_task=per_task)
     if len(found) < rows:
@@ -60,7 +59,6 @@ def training_rows(profile: Profile, rows: int) -> list[dict]:
 
 def probe_rows(profile: Profile, count: int = 2) -> list[dict]:
     """A few validation conversations whose logits identify the trained model."""
-
     return load_instructions("val", profile.sft_tasks, limit_per_task=1)[:count]
 
 
@@ -156,7 +154,6 @@ def read_result(out_dir: Path) -> dict:
 def load_trained(out_dir: Path, device: str = "cpu"):
     """(model, tokenizer) as the run in `out_dir` saved them, loaded in this one process: the full model, or
     the profile's base with the saved adapter on top."""
-
     out_dir = Path(out_dir)
     summary = read_result(out_dir)
     saved = out_dir / "model"

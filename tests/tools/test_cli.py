@@ -26,7 +26,7 @@ def test_course_accepts_a_profile():
 def test_memory_prints_hand_worked_terms_and_total(capsys):
     """Llama-2-7b (6,738,415,616 parameters), full fine-tuning in fp32 with 8-bit AdamW on a GPU: weights and
     gradients 4 B each (25.10 GiB), the 8-bit moments 13,688,002,688 B (12.75 GiB, worked in
-    tests/test_memory_predictor.py); the peak is the optimizer step, 2 x 26,953,662,464 + 13,688,002,688 =
+    tests/core/test_memory_predictor.py); the peak is the optimizer step, 2 x 26,953,662,464 + 13,688,002,688 =
     67,595,327,616 B = 62.95 GiB, so not even one sequence fits in 24 GiB."""
     rc = cli.main(["memory", "llama-2-7b", "--optimizer", "adamw8bit", "--device", "cuda", "--gpu-gb", "24"])
     out = capsys.readouterr().out
@@ -56,7 +56,7 @@ def test_doctor_reports_profile_packages_data_and_next_profile(monkeypatch):
     monkeypatch.setenv("FTLAB_PROFILE", "tiny")
     monkeypatch.setattr(doctor, "verify", lambda: ["general/train.jsonl.gz: sha256 abc != manifest def"])
     assert not doctor.data_check().ok and "general/train.jsonl.gz" in doctor.data_check().detail
-    monkeypatch.setattr(doctor, "verify", lambda: [])  # the real check is tests/test_data_manifest.py's
+    monkeypatch.setattr(doctor, "verify", lambda: [])  # the real check is tests/databuild/test_data_manifest.py's
     checks = {c.what: c for c in doctor.run_doctor(progress=False)}
     assert checks["profile"].detail.startswith("tiny (FTLAB_PROFILE)")
     assert {"torch", "transformers", "trl", "peft", "ipywidgets"} <= set(checks)

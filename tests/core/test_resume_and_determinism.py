@@ -16,7 +16,7 @@ from transformers.trainer_utils import get_last_checkpoint
 import tiny_sft_run
 from ftlab.core.checkpoints import MARKER, is_complete, last_complete_checkpoint, mark_complete, prepare_resume
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1]  # tests/: the helper scripts live there
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from ftlab.core import claims, stats
 from ftlab.core.claims import CLAIMS, ClaimMismatch, check
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def code_of(path: Path) -> str:
