@@ -85,7 +85,7 @@ PRESETS = {
                 ["tests/core/test_sft_and_eval.py::test_normalize_and_token_f1", "tests/core/test_scoring.py"]),
     "grader": ("ftlab/core/sql.py", GRADER, [*DOMAIN_TESTS, "tests/core/test_sql_grader.py"]),
     "claims": ("ftlab/lessons/memory_budget.py", ("conventions", "judge"),
-               ["tests/tools/test_course_runner_and_claims.py", "tests/core/test_memory_predictor.py"]),
+               ["tests/tools/test_course_runner_and_claims.py", "tests/lessons/test_memory_budget.py"]),
     "seedstore": ("ftlab/core/seedstore.py", (), ["tests/core/test_seedstore.py", "tests/core/test_seedstore_bugs.py"]),
     "provenance": ("ftlab/core/provenance.py", PROVENANCE, REFERENCE_TESTS),
     # test_every_claim_expects_a_verdict_on_the_default_profile fails until notebook 02's verdicts are recorded

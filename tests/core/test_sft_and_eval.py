@@ -6,7 +6,6 @@ from ftlab.core.evaluate import normalize, response_loss, token_f1
 from ftlab.core.instructions import load_instructions
 from ftlab.core.settings import SFTSettings
 from ftlab.core.train import run_sft
-from ftlab.lessons.sft import show_loss_tokens
 
 
 def test_normalize_and_token_f1():
@@ -19,12 +18,6 @@ def test_normalize_and_token_f1():
 @pytest.fixture(scope="module")
 def title_rows():
     return load_instructions("train", ("title",), limit_per_task=64)
-
-
-def test_loss_tokens_are_the_answer_and_end_of_turn(small_tokenizer, title_rows):
-    shown = show_loss_tokens(small_tokenizer, title_rows[0]["messages"])
-    assert f"⟦{title_rows[0]['answer']}<|im_end|>⟧" in shown
-    assert shown.count("⟦") == 1
 
 
 def test_sft_lowers_response_loss_and_writes_a_run_card(tmp_path, small_tokenizer, title_rows):
