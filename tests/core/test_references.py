@@ -175,6 +175,15 @@ def test_imported_modules_absolute_relative_and_inside_functions(fake_repo):
     assert provenance._imported_modules(script) == {"ftlab.sub", "ftlab.sub.m"}
 
 
+def test_a_subpackage_init_reads_relative_imports_from_its_own_package(fake_repo):
+    """In ftlab/sub/__init__.py, `from .n import x` reads ftlab.sub.n (the package is the __init__ itself), and
+    `from .. import a` reads ftlab.a; from a plain module one level is one package up."""
+    init = fake_repo / "ftlab" / "sub" / "__init__.py"
+    init.write_text("from .n import x\nfrom .. import a\n")
+    assert provenance._imported_modules(init) == {"ftlab.sub.n", "ftlab.a"}
+    assert "ftlab.sub.n" in import_closure(["ftlab.sub"])
+
+
 def test_import_closure_of_modules_scripts_and_the_whole_package(fake_repo):
     assert import_closure(["ftlab.a"]) == ["ftlab.a", "ftlab.b", "ftlab.c"]
     assert import_closure(["ftlab.sub.m"]) == ["ftlab.a", "ftlab.b", "ftlab.c", "ftlab.sub", "ftlab.sub.m",
