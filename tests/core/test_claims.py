@@ -64,12 +64,15 @@ def test_competitive_means_not_worse_beyond_the_interval():
     assert (tied.verdict, worse_once.verdict, worse_twice.verdict) == ("held", "depends", "did not hold")
 
 
-def test_latency_reads_the_fastest_round_and_the_majority_of_rounds():
-    adapters, lora = [1.1, 1.2, 1.1, 1.3, 1.2, 1.1], [1.0, 1.0, 1.0, 1.0, 1.0, 1.2]  # slower in 5 of 6, min 1.1 > 1.0
+def test_latency_reads_the_paired_rounds_not_the_fastest_round():
+    adapters, lora = [1.1, 1.2, 1.1, 1.3, 1.2, 1.1], [1.0, 1.0, 1.0, 1.0, 1.0, 1.2]  # slower in 5 of 6
     assert claims.judge_adapters_latency(adapters, lora, 1e-6).verdict == "held"
     assert claims.judge_adapters_latency(lora, adapters, 1e-6).verdict == "did not hold"
-    # a load spike slows most of merged LoRA's rounds, but its fastest round shows it is not slower
-    assert claims.judge_adapters_latency([1.1] * 6, [1.0, 1.5, 1.5, 1.5, 1.5, 1.5], 1e-6).verdict == "depends"
+    # the fresh-clone run of 2026-12-01: slower in 9 of 10 rounds, but one lucky round made adapters' fastest
+    # round the faster one (426.7 vs 443.3 ms); the old rule said 'depends'
+    lucky = [0.4267] + [0.47] * 9
+    assert claims.judge_adapters_latency(lucky, [0.46] * 9 + [0.4433], 1e-6).verdict == "held"
+    assert claims.judge_adapters_latency([1.0, 2.0, 1.0, 2.0], [1.5] * 4, 1e-6).verdict == "depends"  # a tie
 
 
 def test_the_few_examples_claim_says_when_the_base_scores_zero():
@@ -300,11 +303,11 @@ def test_relative_quality_evidence_and_a_ratio_above_the_range():
 
 
 def test_adapters_latency_evidence():
-    # slower in 1 of 2 rounds (not most), fastest 2 ms vs 1 ms: depends
+    # slower in 1 of 2 rounds and faster in the other: a tie, depends
     j = claims.judge_adapters_latency([0.002, 0.003], [0.001, 0.004], 1e-6)
-    assert j == claims.Judgement("depends", "fastest round: adapters 2.0 ms vs merged LoRA 1.0 ms (2.00x); adapters "
-                                            "slower in 1 of 2 interleaved rounds; merged LoRA = unmerged within 1e-06 "
-                                            "in the logits")
+    assert j == claims.Judgement("depends", "adapters slower in 1 of 2 interleaved rounds (median ratio 1.38x); "
+                                            "fastest round: adapters 2.0 ms vs merged LoRA 1.0 ms; merged LoRA = "
+                                            "unmerged within 1e-06 in the logits")
 
 
 def test_qlora_matches_lora_rule_and_evidence():
