@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ftlab.core.paths import MODELS_DIR
+from ftlab.core.peft_methods import method_of, options_of
 from ftlab.core.settings import LINEARS, PeftOptions, TrainSetup
 
 CONFIG_DIR = Path(__file__).parent / "model_configs"
@@ -479,15 +480,9 @@ def setup_of(model, batch_size: int, seq_len: int, bf16: bool, gradient_checkpoi
     peft_config = getattr(model, "peft_config", None)
     if peft_config:
         config = next(iter(peft_config.values()))
-        kind = str(getattr(config.peft_type, "value", config.peft_type)).lower()
-        method = {"lora": "lora", "prefix_tuning": "prefix", "prompt_tuning": "prompt", "ia3": "ia3"}.get(kind,
-                                                                                                          "lora")
+        method, options = method_of(config), options_of(config)
         if method == "lora" and getattr(model, "is_loaded_in_4bit", False):
             method = "qlora"
-        if method == "lora":
-            options = PeftOptions(lora_r=config.r, lora_targets=tuple(sorted(config.target_modules)))
-        if method in ("prefix", "prompt"):
-            options = PeftOptions(virtual_tokens=config.num_virtual_tokens)
     return TrainSetup(method=method, precision="mixed" if bf16 else "fp32", batch_size=batch_size,
                       seq_len=seq_len, gradient_checkpointing=gradient_checkpointing and method != "prefix",
                       peft=options, device=device, shards=shards)

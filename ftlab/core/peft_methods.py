@@ -8,6 +8,7 @@ ftlab runs on 5.x).
 from __future__ import annotations
 
 from ftlab.core.bottleneck import add_adapters
+from ftlab.core.library_config import arguments
 from ftlab.core.models import load, load_4bit
 from ftlab.core.settings import PeftOptions, check_method
 
@@ -34,23 +35,59 @@ def peft_config(method: str, options: PeftOptions = PeftOptions()):
     return IA3Config(task_type="CAUSAL_LM")
 
 
-def wrap(model, method: str, options: PeftOptions = PeftOptions()):
-    """`model` with `method`'s trainable parameters added and everything else frozen (full: unchanged)."""
+def method_of(config) -> str:
+    """ftlab's name for the method a peft config builds (a learner's `LoraConfig(use_dora=True)` is "dora"), so
+    that the memory preflight, the run card and the virtual-token rules treat it as that method."""
+    kind = str(getattr(config.peft_type, "value", config.peft_type)).lower()
+    names = {"lora": "dora" if getattr(config, "use_dora", False) else "lora", "prefix_tuning": "prefix",
+             "prompt_tuning": "prompt", "ia3": "ia3"}
+    if kind not in names:
+        raise ValueError(f"ftlab trains {', '.join(sorted(set(names.values())))} from a peft config; got a "
+                         f"{type(config).__name__} ({kind})")
+    return names[kind]
+
+
+def options_of(config) -> PeftOptions:
+    """The PeftOptions a peft config amounts to (rank and targets of LoRA, virtual tokens of prefix and prompt
+    tuning): what ftlab's memory predictor reads."""
+    method = method_of(config)
+    if method in ("lora", "dora"):
+        targets = config.target_modules
+        return PeftOptions(lora_r=config.r, lora_targets=tuple(sorted([targets] if isinstance(targets, str)
+                                                                      else targets)))
+    if method in VIRTUAL_TOKEN_METHODS:
+        return PeftOptions(virtual_tokens=config.num_virtual_tokens)
+    return PeftOptions()
+
+
+def peft_extras(config) -> dict:
+    """What a learner's peft config sets beyond `options_of` that differs from the config ftlab builds for the same
+    method and options (LoRA's alpha and dropout, say): what makes it another run. {} for None."""
+    if config is None:
+        return {}
+    ours = arguments(peft_config(method_of(config), options_of(config)))
+    return {name: value for name, value in sorted(arguments(config).items())
+            if name not in ("r", "target_modules", "num_virtual_tokens") and ours.get(name) != value}
+
+
+def wrap(model, method: str, options: PeftOptions = PeftOptions(), config=None):
+    """`model` with `method`'s trainable parameters added and everything else frozen (full: unchanged). A peft
+    `config` (the learner's own `LoraConfig`, ...) is used as written instead of the one `options` make."""
     from peft import get_peft_model
 
     if method == "adapters":
-
         return add_adapters(model, options.adapter_size)
-    config = peft_config(method, options)
+    config = config if config is not None else peft_config(method, options)
     return model if config is None else get_peft_model(model, config)
 
 
 def build(model_name: str, method: str, options: PeftOptions = PeftOptions(), device: str = "cpu",
-          fsdp: bool = False):
+          fsdp: bool = False, config=None):
     """(model, tokenizer) ready to train with `method`: the base loaded (in 4-bit for QLoRA, with peft's
     k-bit preparation), then wrapped; full fine-tuning returns the plain model. `fsdp=True` (QLoRA on several
     GPUs) loads 4-bit weights packed in bf16 and unplaced, and skips the k-bit preparation, which would upcast
-    some weights to fp32 where FSDP needs one dtype (TRL skips it for sharded QLoRA too)."""
+    some weights to fp32 where FSDP needs one dtype (TRL skips it for sharded QLoRA too). A peft `config` of the
+    learner's replaces the one `options` make."""
     import torch
 
 
@@ -64,7 +101,7 @@ def build(model_name: str, method: str, options: PeftOptions = PeftOptions(), de
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     else:
         model, tok = load(model_name, device=device)
-    return wrap(model, method, options), tok
+    return wrap(model, method, options, config), tok
 
 
 def trainable_parameters(model) -> tuple[int, int]:

@@ -153,6 +153,12 @@ def settings_key(settings) -> dict:
     return out
 
 
+def extras_key(extras: dict) -> dict:
+    """{"library_arguments": extras} for an experiment's inputs when a learner's config sets more than ftlab's
+    settings hold; {} otherwise, so that the key of the profile's own experiment stays what it was."""
+    return {"library_arguments": extras} if extras else {}
+
+
 def stored_row(row: dict) -> dict:
     """The JSON-able part of a result row: trained models, other live objects and local paths stay out."""
     def plain(value) -> bool:

@@ -22,10 +22,11 @@ from ftlab.core.checkpoints import CompleteCheckpointMarker, prepare_resume
 from ftlab.core.data import validate_rows
 from ftlab.core.device import fsdp_shards, pick_device
 from ftlab.core.evaluate import response_loss, task_scores
+from ftlab.core.library_config import SFT_ARGUMENTS
 from ftlab.core.memory import ModelShape, preflight, setup_of
 from ftlab.core.models import load
 from ftlab.core.paths import new_run_dir, relative
-from ftlab.core.peft_methods import VIRTUAL_TOKEN_METHODS, build
+from ftlab.core.peft_methods import VIRTUAL_TOKEN_METHODS, build, method_of
 from ftlab.core.profiles import Profile
 from ftlab.core.runcard import make_card, reset_peak_memory, write_card
 from ftlab.core.settings import PeftOptions, SFTSettings
@@ -49,21 +50,52 @@ def to_dataset(rows: list[dict]) -> Dataset:
     return Dataset.from_list([{"messages": r["messages"]} for r in rows])
 
 
+def run_arguments(s: SFTSettings, out_dir: Path, has_eval: bool, device: torch.device) -> dict:
+    """The SFTConfig arguments that ftlab sets for each run, whoever wrote the rest of the config: its folder and
+    seed, evaluation when there are validation rows, checkpoints, the device and the progress bar."""
+    return dict(output_dir=str(out_dir), seed=s.seed, data_seed=s.seed, eval_strategy="steps" if has_eval else "no",
+                save_strategy="steps" if s.save_steps else "no", save_steps=s.save_steps or None,
+                use_cpu=device.type == "cpu", disable_tqdm=not s.progress)
+
+
 def sft_config(s: SFTSettings, out_dir: Path, has_eval: bool, device: torch.device) -> SFTConfig:
+    """TRL's SFTConfig for ftlab's settings: what a run trains with when the learner passes no config of their own."""
     return SFTConfig(
-        output_dir=str(out_dir), learning_rate=s.learning_rate, max_steps=s.max_steps,
+        learning_rate=s.learning_rate, max_steps=s.max_steps,
         num_train_epochs=s.epochs, per_device_train_batch_size=s.batch_size, per_device_eval_batch_size=32,
         gradient_accumulation_steps=s.grad_accum, warmup_steps=s.warmup_ratio, lr_scheduler_type=s.scheduler,
         # Padding-free batches are not truncated by TRL; run_sft has already refused any row over max_length.
         weight_decay=s.weight_decay, max_length=None if s.padding_free else s.max_length,
         padding_free=s.padding_free, assistant_only_loss=s.assistant_only_loss,
         eos_token=IM_END if s.assistant_only_loss else None, bf16=s.bf16,
-        activation_checkpointing=s.activation_checkpointing, use_cpu=device.type == "cpu",
-        seed=s.seed, data_seed=s.seed, logging_steps=s.logging_steps, eval_strategy="steps" if has_eval else "no",
-        eval_steps=s.eval_steps, save_strategy="steps" if s.save_steps else "no", save_steps=s.save_steps or None,
-        report_to="none", disable_tqdm=not s.progress,
-        dataloader_num_workers=0,
+        activation_checkpointing=s.activation_checkpointing, logging_steps=s.logging_steps, eval_steps=s.eval_steps,
+        report_to="none", dataloader_num_workers=0, **run_arguments(s, out_dir, has_eval, device),
     )
+
+
+def config_for_run(config: SFTConfig, s: SFTSettings, out_dir: Path, has_eval: bool,
+                   device: torch.device) -> SFTConfig:
+    """The learner's own SFTConfig for one run: every argument as they wrote it, except the settings an arm or a
+    seed changes (`s`, read from the config by `settings_of`) and `run_arguments`."""
+    return SFT_ARGUMENTS.onto(config, s, **run_arguments(s, out_dir, has_eval, device))
+
+
+def settings_of(config: SFTConfig, defaults: SFTSettings) -> SFTSettings:
+    """What a learner's SFTConfig sets, as ftlab's settings (measured, carded, keyed); `defaults` (the profile's)
+    fill what it leaves unset and ftlab's own switches (row attention, the LM head, the memory guard)."""
+    if not isinstance(config, SFTConfig):
+        raise TypeError(f"expected trl.SFTConfig, got {type(config).__name__}: build it with "
+                        "`from trl import SFTConfig; SFTConfig(output_dir=..., learning_rate=..., ...)`")
+    return SFT_ARGUMENTS.settings_from(config, defaults)
+
+
+def library_extras(config: SFTConfig | None, s: SFTSettings) -> dict:
+    """The arguments of a learner's SFTConfig beyond ftlab's settings that differ from ftlab's own config
+    (e.g. `neftune_noise_alpha`): they make it another run, so the run card records them and a cached or stored
+    run of the settings alone is not used for it. {} without a config."""
+    if config is None:
+        return {}
+    return SFT_ARGUMENTS.extras(config, sft_config(s, Path(config.output_dir), False, pick_device()))
 
 
 def check_memory(model, settings: SFTSettings, device: torch.device):
@@ -138,8 +170,13 @@ class FtlabSFTTrainer(SFTTrainer):
 
 def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out_dir: Path,
             val_rows: list[dict] | None = None, profile: str | None = None, name: str = "sft",
-            callbacks: list | None = None, resume: bool = False, save_to: Path | None = None) -> SFTResult:
+            callbacks: list | None = None, resume: bool = False, save_to: Path | None = None,
+            args: SFTConfig | None = None) -> SFTResult:
     """Fine-tune `model` in place on validated chat rows; returns the model, the log history and a run card.
+
+    It trains with TRL's SFTConfig built from `settings`, or with the learner's own `args` (`config_for_run`:
+    their config with this run's folder and seed; `settings` must then be `settings_of(args, ...)`, as
+    `fine_tune_and_score` makes them), and records what that config sets beyond ftlab's settings.
 
     With `settings.save_steps`, checkpoints go to out_dir/checkpoint-<step>; `resume=True` (same model as
     the first time, same out_dir) continues from the last complete one, or starts afresh if there is none.
@@ -164,7 +201,9 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
     checkpoint = prepare_resume(out_dir) if resume else None
     reset_peak_memory(device)
     datasets.disable_progress_bars()  # TRL's four tokenizing passes would each draw a bar; the trainer's is enough
-    trainer = FtlabSFTTrainer(model=model, args=sft_config(settings, out_dir, bool(val_rows), device),
+    config = (sft_config(settings, out_dir, bool(val_rows), device) if args is None
+              else config_for_run(args, settings, out_dir, bool(val_rows), device))
+    trainer = FtlabSFTTrainer(model=model, args=config,
                               **FtlabSFTTrainer.options(settings), train_dataset=to_dataset(train_rows),
                               eval_dataset=to_dataset(val_rows) if val_rows else None, processing_class=tokenizer,
                               callbacks=[*(callbacks or []), CompleteCheckpointMarker()])  # e.g. ForgettingCurve
@@ -184,6 +223,7 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
                                                                            device),
                                                             "resumed_from": str(checkpoint) if checkpoint else None,
                                                             "settings": asdict(settings), "history": history,
+                                                            "library_arguments": library_extras(args, settings),
                                                             "predicted_peak_bytes": predicted.total})
     card_path = out_dir / "runcard.json"
     if trainer.is_world_process_zero():  # one card per run, however many processes trained it
@@ -214,32 +254,41 @@ def _prepends_virtual_tokens(model) -> bool:
 def fine_tune_and_score(profile: Profile, train_rows: list[dict], val_rows: list[dict] | None, test_rows: list[dict],
                         seed: int, name: str = "01-sft", method: str = "full", peft_options=None,
                         generate: bool = True, callbacks: list | None = None, reuse: bool = False,
-                        **overrides) -> dict:
+                        args: SFTConfig | None = None, peft_config=None, **overrides) -> dict:
     """Fresh base of the profile (wrapped for a PEFT `method`) -> SFT with the profile's settings (plus
     overrides) -> test scores.
+
+    The learner's own objects can drive it: `args`, a TRL `SFTConfig` (what it sets replaces the profile's
+    settings, the profile fills what it leaves unset; `overrides` and the seed still apply per arm), and
+    `peft_config`, a peft config (`LoraConfig`, `IA3Config`, ...) that replaces `method`'s and `peft_options`.
 
     One call is one arm of one seed in an experiment; notebooks repeat it over seeds and arms.
     `generate=False` skips the greedy answers (the slow part) and scores response loss only. `reuse=True` (full
     fine-tuning only) loads the model of an identical run trained before instead of training it again
     (`ftlab.core.speed.sftcache`), and saves this one for the next caller.
     """
+    if peft_config is not None:
+        method = method_of(peft_config)
     if reuse and (method != "full" or callbacks):
         raise ValueError(f"{name}: reuse=True caches full fine-tunes without callbacks only (method {method!r})")
     device = pick_device()
     if method in VIRTUAL_TOKEN_METHODS:
         overrides.setdefault("padding_free", False)  # one row per sequence (run_sft refuses packing)
-    settings = replace(profile.sft, seed=seed, **overrides)
+    base = profile.sft if args is None else settings_of(args, profile.sft)
+    settings = replace(base, seed=seed, **overrides)
     out_dir = new_run_dir(f"{name}-seed{seed}")
-    cache = sftcache.folder_for(profile.model, settings, train_rows, val_rows) if reuse else None
+    cache = (sftcache.folder_for(profile.model, settings, train_rows, val_rows, library_extras(args, settings))
+             if reuse else None)
     if cache and sftcache.complete(cache):
         result, tokenizer = reused_run(cache, out_dir, device)
         print(f"{name}, seed {seed}: the same run (base, settings, rows, code) was trained before; "
               f"its model is loaded from {relative(cache)}")
     else:
         torch.manual_seed(seed)  # adapters and virtual tokens are initialised from the seed too
-        model, tokenizer = build(profile.model, method, peft_options or PeftOptions(), device=str(device))
+        model, tokenizer = build(profile.model, method, peft_options or PeftOptions(), device=str(device),
+                                 config=peft_config)
         result = run_sft(model, tokenizer, train_rows, settings, out_dir, val_rows=val_rows, profile=profile.name,
-                         name=name, callbacks=callbacks)
+                         name=name, callbacks=callbacks, args=args)
         if cache:
             sftcache.store(cache, result.model, tokenizer, result.history, result.card, result.card_path)
     scored = (task_scores(result.model, tokenizer, test_rows, profile.max_new_tokens) if generate

@@ -1,17 +1,22 @@
-"""DPO through TRL's DPOTrainer (taught in notebook 07): `DPOSettings` -> `DPOConfig`, the memory preflight,
-progress and a run card per run."""
+"""DPO through TRL's DPOTrainer (taught in notebook 07): `DPOSettings` -> `DPOConfig` (or the learner's own
+`DPOConfig` and peft config), the memory preflight, progress and a run card per run."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import datasets
 import torch
+from datasets import Dataset
+from trl import DPOConfig, DPOTrainer
 
 from ftlab.core.device import pick_device
+from ftlab.core.library_config import DPO_ARGUMENTS
 from ftlab.core.memory import ModelShape, available_bytes, preflight
-from ftlab.core.peft_methods import peft_config
+from ftlab.core.peft_methods import method_of, options_of
+from ftlab.core.peft_methods import peft_config as method_config
 from ftlab.core.preferences import to_conversational
 from ftlab.core.runcard import make_card, reset_peak_memory, write_card
 from ftlab.core.settings import DPOSettings, PeftOptions, TrainSetup
@@ -26,19 +31,40 @@ class DPOResult:
     card_path: Path
 
 
-def dpo_config(s: DPOSettings, out_dir: Path, device: torch.device):
+def run_arguments(s: DPOSettings, out_dir: Path, device: torch.device) -> dict:
+    """The DPOConfig arguments ftlab sets for each run, whoever wrote the rest: folder, seed, device, progress."""
+    return dict(output_dir=str(out_dir), seed=s.seed, data_seed=s.seed, use_cpu=device.type == "cpu",
+                save_strategy="no", disable_tqdm=not s.progress)
+
+
+def dpo_config(s: DPOSettings, out_dir: Path, device: torch.device) -> DPOConfig:
     """TRL's DPOConfig for these settings. TRL turns activation checkpointing on by default; we do not (it only
     trades speed for memory, and the preflight says when memory is short)."""
-    from trl import DPOConfig
-
     return DPOConfig(
-        output_dir=str(out_dir), beta=s.beta, loss_type=[s.loss_type], learning_rate=s.learning_rate,
+        beta=s.beta, loss_type=[s.loss_type], learning_rate=s.learning_rate,
         max_steps=s.max_steps, per_device_train_batch_size=s.batch_size, gradient_accumulation_steps=s.grad_accum,
         warmup_steps=s.warmup_ratio, lr_scheduler_type=s.scheduler, max_length=s.max_length, bf16=s.bf16,
-        activation_checkpointing=False, use_cpu=device.type == "cpu", seed=s.seed, data_seed=s.seed,
-        logging_steps=s.logging_steps, save_strategy="no", report_to="none", disable_tqdm=not s.progress,
-        dataloader_num_workers=0, precompute_ref_log_probs=False,
+        activation_checkpointing=False, logging_steps=s.logging_steps, report_to="none",
+        dataloader_num_workers=0, precompute_ref_log_probs=False, **run_arguments(s, out_dir, device),
     )
+
+
+def dpo_settings_of(config: DPOConfig, defaults: DPOSettings, peft=None) -> DPOSettings:
+    """What a learner's DPOConfig (and peft config, or None for full fine-tuning) sets, as ftlab's settings;
+    `defaults` (the profile's) fill the rest."""
+    if not isinstance(config, DPOConfig):
+        raise TypeError(f"expected trl.DPOConfig, got {type(config).__name__}: build it with "
+                        "`from trl import DPOConfig; DPOConfig(output_dir=..., beta=..., ...)`")
+    settings = DPO_ARGUMENTS.settings_from(config, defaults)
+    return replace(settings, method="full" if peft is None else method_of(peft))
+
+
+def library_extras(config: DPOConfig | None, s: DPOSettings, device: torch.device) -> dict:
+    """What a learner's DPOConfig sets beyond ftlab's settings that differs from ftlab's own config (the run
+    card records it); {} without a config."""
+    if config is None:
+        return {}
+    return DPO_ARGUMENTS.extras(config, dpo_config(s, Path(config.output_dir), device))
 
 
 def check_memory(model, s: DPOSettings, peft: PeftOptions, device: torch.device):
@@ -56,33 +82,35 @@ def check_memory(model, s: DPOSettings, peft: PeftOptions, device: torch.device)
     return preflight(shape, setup, budget_bytes=budget, allow=s.allow_oom_risk)
 
 
-def to_dataset(pairs: list[dict]):
+def to_dataset(pairs: list[dict]) -> Dataset:
     """Pairs as a `datasets.Dataset` in TRL's conversational preference format."""
-    from datasets import Dataset
-
-
     return Dataset.from_list([to_conversational(p) for p in pairs])
 
 
 def run_dpo(model, tokenizer, pairs: list[dict], settings: DPOSettings, out_dir: Path,
             peft: PeftOptions = PeftOptions(), profile: str | None = None, name: str = "dpo",
-            callbacks: list | None = None) -> DPOResult:
+            callbacks: list | None = None, args: DPOConfig | None = None, peft_config=None) -> DPOResult:
     """DPO-train `model` on preference pairs with TRL; returns the trained model (LoRA merged), the log history
-    and a run card. The reference is the model as passed in (adapter disabled, or a frozen copy for "full")."""
-    import datasets
-    from trl import DPOTrainer
+    and a run card. The reference is the model as passed in (adapter disabled, or a frozen copy for "full").
 
-
+    With the learner's own `args` (a DPOConfig), that object trains, with `settings` written onto it (the caller
+    reads them from it with `dpo_settings_of`, then sets an arm's beta and seed) and this run's folder; a
+    learner's `peft_config` (a LoraConfig) replaces the one `settings.method` and `peft` would make."""
     if not pairs:
         raise ValueError(f"{name}: no preference pairs to train on")
     out_dir = Path(out_dir)
     device = pick_device()
+    if peft_config is not None:  # the learner's: it decides the method and what the preflight counts
+        settings, peft = replace(settings, method=method_of(peft_config)), options_of(peft_config)
+    elif settings.method != "full":
+        peft_config = method_config(settings.method, peft)
+    config = (dpo_config(settings, out_dir, device) if args is None
+              else DPO_ARGUMENTS.onto(args, settings, **run_arguments(settings, out_dir, device)))
     predicted = check_memory(model, settings, peft, device)
     reset_peak_memory(device)
     datasets.disable_progress_bars()  # TRL's tokenizing passes would each draw a bar; the trainer's is enough
-    trainer = DPOTrainer(model=model, args=dpo_config(settings, out_dir, device), train_dataset=to_dataset(pairs),
-                         processing_class=tokenizer, callbacks=callbacks,
-                         peft_config=peft_config(settings.method, peft) if settings.method != "full" else None)
+    trainer = DPOTrainer(model=model, args=config, train_dataset=to_dataset(pairs), processing_class=tokenizer,
+                         callbacks=callbacks, peft_config=peft_config)
     start = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - start
@@ -96,5 +124,6 @@ def run_dpo(model, tokenizer, pairs: list[dict], settings: DPOSettings, out_dir:
     card = make_card("dpo", settings, seed=settings.seed, tokens=tokens, wall_time_s=wall, metrics=metrics,
                      device=device, profile=profile,
                      extra={"train_pairs": len(pairs), "settings": asdict(settings), "peft": asdict(peft),
-                            "history": history, "predicted_peak_bytes": predicted.total})
+                            "history": history, "predicted_peak_bytes": predicted.total,
+                            "library_arguments": library_extras(args, settings, device)})
     return DPOResult(trained, history, card, write_card(card, "runcard", out_dir))

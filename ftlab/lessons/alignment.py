@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+from trl import DPOConfig
 
 from ftlab.core.course_data import course_data
 from ftlab.core.device import pick_device
@@ -26,13 +27,15 @@ from ftlab.core.general_ability import GeneralEval
 from ftlab.core.instructions import load_instructions
 from ftlab.core.models import load
 from ftlab.core.paths import new_run_dir
+from ftlab.core.peft_methods import method_of, options_of, peft_extras
 from ftlab.core.preferences import load_pairs, to_conversational
 from ftlab.core.profiles import Profile
-from ftlab.core.seedstore import Experiment, settings_key
+from ftlab.core.seedstore import Experiment, extras_key, settings_key
+from ftlab.core.settings import DPOSettings
 from ftlab.core.speed import sftcache
 from ftlab.core.speed.tokencache import templated
 from ftlab.core.train import run_sft
-from ftlab.core.train_dpo import run_dpo
+from ftlab.core.train_dpo import dpo_settings_of, library_extras, run_dpo
 
 
 def sft_start(profile: Profile, train_rows: list[dict], seed: int = 0, val_rows: list[dict] | None = None,
@@ -145,29 +148,45 @@ class AlignmentEval:
 
 
 def dpo_arm(profile: Profile, sft_dir: Path, pairs: list[dict], beta: float, seed: int, kit: AlignmentEval,
-            name: str = "07-dpo") -> dict:
-    """One DPO run of notebook 07: a fresh copy of the SFT model, the profile's DPO recipe at this beta and
-    seed (LoRA with the profile's PEFT options), then `kit`'s measurements."""
+            name: str = "07-dpo", args: DPOConfig | None = None, peft_config=None) -> dict:
+    """One DPO run of notebook 07: a fresh copy of the SFT model, the profile's DPO recipe (or the learner's
+    DPOConfig `args` and peft config) at this beta and seed (LoRA with the profile's PEFT options unless a
+    peft config is given), then `kit`'s measurements."""
     model, _ = load(str(sft_dir), device=pick_device())
-    settings = replace(profile.dpo.dpo, beta=beta, seed=seed)
+    settings = replace(dpo_settings(profile, args, peft_config), beta=beta, seed=seed)
     result = run_dpo(model, kit.tokenizer, pairs, settings, new_run_dir(f"{name}-beta{beta:g}-seed{seed}"),
-                     profile.peft, profile=profile.name, name=name)
+                     profile.peft, profile=profile.name, name=name, args=args, peft_config=peft_config)
     return {"beta": beta, "seed": seed, "history": result.history, "card": result.card,
             "card_path": result.card_path, "train_s": result.card["wall_time_s"],
             "tokens_per_s": result.card["tokens_per_s"], **kit.measure(result.model, beta)}
 
 
+def dpo_settings(profile: Profile, args: DPOConfig | None, peft_config) -> DPOSettings:
+    """The profile's DPO settings, or what the learner's DPOConfig and peft config set, in ftlab's names."""
+    if args is None and peft_config is None:
+        return profile.dpo.dpo
+    settings = profile.dpo.dpo if args is None else dpo_settings_of(args, profile.dpo.dpo, peft_config)
+    return settings if peft_config is None else replace(settings, method=method_of(peft_config))
+
+
 def alignment_experiment(profile: Profile, sft_rows: list[dict], train_pairs: list[dict], kit: AlignmentEval,
-                         sft_dir: Path):
+                         sft_dir: Path, args: DPOConfig | None = None, peft_config=None):
     """Notebook 07's experiment (ftlab.core.seedstore): one `dpo_arm` per (beta, seed), the arm named by its beta
     ("0.1"), with held-out preference accuracy also at the top level. Live and stored twins must agree within
-    one held-out pair in a hundred, one test answer in a hundred and 0.01 nats of general loss."""
+    one held-out pair in a hundred, one test answer in a hundred and 0.01 nats of general loss. `args` and
+    `peft_config`: the learner's DPOConfig and LoraConfig, which every run trains with (beta and seed set per
+    run); ones that set what the profile sets give the profile's experiment, stored seeds included."""
     def run(arm: str, seed: int) -> dict:
-        result = dpo_arm(profile, sft_dir, train_pairs, float(arm), seed, kit)
+        result = dpo_arm(profile, sft_dir, train_pairs, float(arm), seed, kit, args=args, peft_config=peft_config)
         return {**result, "preference_accuracy": result["pairs"]["all"]["accuracy"]}
 
     al = profile.dpo
-    inputs = {"dpo": settings_key(al.dpo), "sft": settings_key(profile.sft), "peft": settings_key(profile.peft),
+    settings = dpo_settings(profile, args, peft_config)
+    peft = profile.peft if peft_config is None else options_of(peft_config)
+    extras = {**(library_extras(args, settings, pick_device()) if args is not None else {}),
+              **{f"peft.{k}": v for k, v in peft_extras(peft_config).items()}}
+    inputs = {"dpo": settings_key(settings), **extras_key(extras), "sft": settings_key(profile.sft),
+              "peft": settings_key(peft),
               "forgetting": settings_key(profile.forgetting), "max_new_tokens": profile.max_new_tokens,
               "sft_rows": [r["id"] for r in sft_rows], "train_pairs": train_pairs, "heldout_pairs": kit.pairs,
               "test_rows": kit.test_rows}

@@ -3,12 +3,14 @@ loss vs whole-sequence loss, over seeds) and what the notebook shows of a templa
 
 from __future__ import annotations
 
+from trl import SFTConfig
+
 from ftlab.core.course_data import course_data
 from ftlab.core.evaluate import task_scores
 from ftlab.core.instructions import rephrase
 from ftlab.core.profiles import Profile
-from ftlab.core.seedstore import Experiment, settings_key
-from ftlab.core.train import fine_tune_and_score
+from ftlab.core.seedstore import Experiment, extras_key, settings_key
+from ftlab.core.train import fine_tune_and_score, library_extras, settings_of
 
 
 def show_loss_tokens(tokenizer, messages: list[dict]) -> str:
@@ -30,21 +32,24 @@ SFT_ARMS = {"assistant-only": {}, "whole-sequence": {"assistant_only_loss": Fals
 
 
 def sft_experiment(profile: Profile, train: list[dict], val: list[dict], test: list[dict],
-                   arms: tuple[str, ...] = tuple(SFT_ARMS)):
+                   arms: tuple[str, ...] = tuple(SFT_ARMS), args: SFTConfig | None = None):
     """Notebook 01's experiment (ftlab.core.seedstore): `fine_tune_and_score` per (arm, seed), each model also asked
     the test instructions in a wording training never used (`instructions.rephrase`). Live and stored twins
-    must agree within one test answer in a hundred and 0.02 nats of response loss."""
+    must agree within one test answer in a hundred and 0.02 nats of response loss. `args`: the learner's own
+    SFTConfig, which every run trains with (the arm and seed changed); one that sets what the profile sets is the
+    profile's experiment, stored seeds included."""
     reworded = [rephrase(r) for r in test]
 
     def run(arm: str, seed: int) -> dict:
         name = "01-sft" if arm == "assistant-only" else f"01-sft-{arm}"
         result = fine_tune_and_score(profile, train, val, test, seed, name=name, reuse=arm == "assistant-only",
-                                     **SFT_ARMS[arm])  # notebooks 05 and 07 start from the same run
+                                     args=args, **SFT_ARMS[arm])  # notebooks 05 and 07 start from the same run
         unseen = task_scores(result["model"], result["tokenizer"], reworded, profile.max_new_tokens)
         return {**result, "accuracy": result["scores"]["overall"]["accuracy"], "reworded_scores": unseen["scores"],
                 "reworded_answers": unseen["answers"], "accuracy_reworded": unseen["scores"]["overall"]["accuracy"]}
 
-    inputs = {"sft": settings_key(profile.sft), "max_new_tokens": profile.max_new_tokens, "train": train, "val": val,
+    settings = profile.sft if args is None else settings_of(args, profile.sft)
+    inputs = {"sft": settings_key(settings), **extras_key(library_extras(args, settings)), "max_new_tokens": profile.max_new_tokens, "train": train, "val": val,
               "test": test, "reworded": reworded}
     return Experiment("01-sft", profile, arms, run, inputs,
                       tolerance={"accuracy": 0.01, "accuracy_reworded": 0.01, "response_loss": 0.02})

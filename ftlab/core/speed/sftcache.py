@@ -31,18 +31,24 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def run_key(model_name: str, settings, rows: list[dict], val_rows: list[dict] | None = None) -> str:
+def run_key(model_name: str, settings, rows: list[dict], val_rows: list[dict] | None = None,
+            extras: dict | None = None) -> str:
     """What a full fine-tune's stored result depends on: base, settings (seed included), training rows and code
     decide its weights; the validation rows decide the evaluation losses in its history, so a run validated on
-    other rows (or on none) is another entry, whatever order the notebooks run in."""
-    blob = json.dumps({"model": model_name, "settings": asdict(settings), "rows": rows, "val_rows": val_rows,
-                       "code": code_fingerprint()}, sort_keys=True, default=str)
+    other rows (or on none) is another entry, whatever order the notebooks run in. `extras`: the arguments of a
+    learner's SFTConfig beyond the settings (ftlab.core.train.library_extras); none leaves the key as it was."""
+    entry = {"model": model_name, "settings": asdict(settings), "rows": rows, "val_rows": val_rows,
+             "code": code_fingerprint()}
+    if extras:
+        entry["extras"] = extras
+    blob = json.dumps(entry, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def folder_for(model_name: str, settings, rows: list[dict], val_rows: list[dict] | None = None) -> Path:
+def folder_for(model_name: str, settings, rows: list[dict], val_rows: list[dict] | None = None,
+               extras: dict | None = None) -> Path:
     """runs/sft-cache/<key>: where this run's model is (or will be) saved."""
-    return runs_dir() / "sft-cache" / run_key(model_name, settings, rows, val_rows)
+    return runs_dir() / "sft-cache" / run_key(model_name, settings, rows, val_rows, extras)
 
 
 def complete(folder: Path) -> bool:
