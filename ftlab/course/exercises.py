@@ -1,6 +1,8 @@
-"""The course's exercises: the source text's five practice questions plus at least one per notebook.
+"""The course's exercises: the source text's five practice questions plus at least one per notebook, and one code
+exercise per notebook (ftlab.course.code_exercises).
 
-Use in a notebook: `from ftlab.course.exercises import nb04; nb04.memory_methods.check((62.8, 15.3, 14.8))`.
+Use in a notebook: `from ftlab.course.exercises import nb04; nb04.memory_methods.check((62.8, 15.3, 14.8))`, or
+with code: `nb04.fits_24gb.check(TrainSetup(...))`.
 Every numeric answer is computed by ftlab when it is checked (memory predictor, stored sweep, active profile,
 6·N·T, EWC penalty, shingle Jaccard), so a change in ftlab or the profile changes the expected answer with it.
 """
@@ -15,7 +17,9 @@ from ftlab.core.paths import REPO_ROOT
 from ftlab.core.profiles import active
 from ftlab.core.settings import TrainSetup
 from ftlab.core.stages import sft_tokens, training_flops
-from ftlab.course.quiz import Question
+from ftlab.course import code_exercises as code
+from ftlab.course.code_exercises import SEVEN_B
+from ftlab.course.quiz import CodeExercise, Question
 from ftlab.lessons.alignment import PairLogprobs, preference_metrics
 from ftlab.lessons.curation import jaccard, shingles
 from ftlab.lessons.forgetting import EWC, STARS, ewc_penalty
@@ -23,8 +27,8 @@ from ftlab.lessons.forgetting import EWC, STARS, ewc_penalty
 GIB = 2**30
 
 
-# Practice question 1 asks about a 7B model at one sequence on a GPU in bf16 with AdamW.
-SEVEN_B = "llama-2-7b"
+# Practice question 1 asks about a 7B model (SEVEN_B, shared with the code exercise fits_24gb) at one sequence on a
+# GPU in bf16 with AdamW.
 
 
 SWEEP_FILE = REPO_ROOT / "bench" / "results" / "peft_lr_sweep_tiny.json"
@@ -120,15 +124,18 @@ def dpo_example_reward_margin() -> float:
     return preference_metrics(policy, reference, DPO_EXAMPLE["beta"])["reward_margin"]
 
 
-nb00 = SimpleNamespace(stage_flops=Question(
-    name="stage_flops",
-    prompt="How many training FLOPs does SFT of an 8 B-parameter model take on 10,000 pairs x 512 tokens x "
-           "3 epochs? Use the 6·N·T rule (one number, in FLOPs, e.g. 1.2e18).",
-    expected=sft_flops_8b,
-    hint_text="T = pairs x tokens per pair x epochs; forward is 2·N per token, backward 4·N.",
-    solution_text="6 x 8e9 x (10,000 x 512 x 3) = {expected} FLOPs: `ftlab.core.stages.training_flops(8e9, "
-                  "ftlab.core.stages.sft_tokens(10_000))`. On an H100 at 40 % MFU that is minutes, not months.",
-))
+nb00 = SimpleNamespace(
+    stage_flops=Question(
+        name="stage_flops",
+        prompt="How many training FLOPs does SFT of an 8 B-parameter model take on 10,000 pairs x 512 tokens x "
+               "3 epochs? Use the 6·N·T rule (one number, in FLOPs, e.g. 1.2e18).",
+        expected=sft_flops_8b,
+        hint_text="T = pairs x tokens per pair x epochs; forward is 2·N per token, backward 4·N.",
+        solution_text="6 x 8e9 x (10,000 x 512 x 3) = {expected} FLOPs: `ftlab.core.stages.training_flops(8e9, "
+                      "ftlab.core.stages.sft_tokens(10_000))`. On an H100 at 40 % MFU that is minutes, not months.",
+    ),
+    perplexity_fn=code.perplexity_fn,
+)
 
 
 nb01 = SimpleNamespace(
@@ -158,18 +165,23 @@ nb01 = SimpleNamespace(
         solution_text="{expected} epochs: max_steps x effective_batch / (sft_train_per_task x number of tasks).",
         rel_tol=0.01,
     ),
+    assistant_only_config=code.assistant_only_config,
 )
 
 
-nb02 = SimpleNamespace(near_dup=Question(
-    name="near_dup",
-    prompt="Notebook 02 calls two rows near-duplicates when the Jaccard similarity of their character 5-gram "
-           "shingles is at least 0.75. What is it for ftlab.course.exercises.NEAR_DUP_PAIR ('What is' vs 'What's')?",
-    expected=near_dup_jaccard,
-    hint_text="`from ftlab.lessons.curation import shingles, jaccard`; jaccard(shingles(a), shingles(b)).",
-    solution_text="{expected}: above 0.75, so near_dedup keeps only one of the two rows.",
-    rel_tol=0.01,
-))
+nb02 = SimpleNamespace(
+    near_dup=Question(
+        name="near_dup",
+        prompt="Notebook 02 calls two rows near-duplicates when the Jaccard similarity of their character 5-gram "
+               "shingles is at least 0.75. What is it for ftlab.course.exercises.NEAR_DUP_PAIR ('What is' vs "
+               "'What's')?",
+        expected=near_dup_jaccard,
+        hint_text="`from ftlab.lessons.curation import shingles, jaccard`; jaccard(shingles(a), shingles(b)).",
+        solution_text="{expected}: above 0.75, so near_dedup keeps only one of the two rows.",
+        rel_tol=0.01,
+    ),
+    keep_untruncated=code.keep_untruncated,
+)
 
 
 nb03 = SimpleNamespace(
@@ -196,6 +208,7 @@ nb03 = SimpleNamespace(
                       "less but costs as much per unit moved squared: EWC protects what the old task needed.",
         rel_tol=0.001,
     ),
+    replay_mix=code.replay_mix,
 )
 
 
@@ -223,20 +236,24 @@ nb04 = SimpleNamespace(
                       "activations and the optimizer step's temporaries come on top.",
         rel_tol=0.03,
     ),
+    fits_24gb=code.fits_24gb,
 )
 
 
-nb05 = SimpleNamespace(lr_ratio=Question(
-    name="lr_ratio (practice question 2)",
-    prompt="LoRA is trained with a higher learning rate than full fine-tuning (the source text: 1e-4 to 3e-4 vs "
-           "1e-5 to 5e-5). In the stored sweep (bench/results/peft_lr_sweep_tiny.json), how many times larger is "
-           "LoRA's best learning rate than full fine-tuning's?",
-    expected=lora_to_full_lr_ratio,
-    hint_text="`ftlab.course.exercises.best_learning_rates()` reads the sweep's 'best' entries.",
-    solution_text="{expected}x. LoRA's update B·A starts at zero and has few parameters, so it needs larger steps "
-                  "to move the output as much; the source text's ranges put the ratio near 10x.",
-    rel_tol=0.01,
-))
+nb05 = SimpleNamespace(
+    lr_ratio=Question(
+        name="lr_ratio (practice question 2)",
+        prompt="LoRA is trained with a higher learning rate than full fine-tuning (the source text: 1e-4 to 3e-4 vs "
+               "1e-5 to 5e-5). In the stored sweep (bench/results/peft_lr_sweep_tiny.json), how many times larger is "
+               "LoRA's best learning rate than full fine-tuning's?",
+        expected=lora_to_full_lr_ratio,
+        hint_text="`ftlab.course.exercises.best_learning_rates()` reads the sweep's 'best' entries.",
+        solution_text="{expected}x. LoRA's update B·A starts at zero and has few parameters, so it needs larger steps "
+                      "to move the output as much; the source text's ranges put the ratio near 10x.",
+        rel_tol=0.01,
+    ),
+    lora_attention=code.lora_attention,
+)
 
 
 nb06 = SimpleNamespace(
@@ -265,22 +282,27 @@ nb06 = SimpleNamespace(
         solution_text="{expected} epochs: every row seen that many times, which is how it memorises.",
         rel_tol=0.01,
     ),
+    sql_by_execution=code.sql_by_execution,
 )
 
 
-nb07 = SimpleNamespace(reward_margin=Question(
-    name="reward_margin",
-    prompt="After DPO with beta = {beta}, a held-out pair's chosen answer has log-probability {pc} under the "
-           "policy and {rc} under the reference (the SFT model); the rejected answer has {pr} and {rr}. What is "
-           "DPO's implied reward margin for this pair?".format(beta=DPO_EXAMPLE["beta"],
-                                                              pc=DPO_EXAMPLE["policy"][0], rc=DPO_EXAMPLE["reference"][0],
-                                                              pr=DPO_EXAMPLE["policy"][1], rr=DPO_EXAMPLE["reference"][1]),
-    expected=dpo_example_reward_margin,
-    hint_text="The implied reward of an answer is beta x (log pi - log pi_ref); the margin is chosen minus rejected.",
-    solution_text="{expected}: beta x [(-4 - -5) - (-9 - -6)] = 0.1 x (1 + 3). Most of it comes from pushing the "
-                  "rejected answer down, as notebook 07 measured (`ftlab.lessons.alignment.preference_metrics`).",
-    rel_tol=0.01,
-))
+nb07 = SimpleNamespace(
+    reward_margin=Question(
+        name="reward_margin",
+        prompt="After DPO with beta = {beta}, a held-out pair's chosen answer has log-probability {pc} under the "
+               "policy and {rc} under the reference (the SFT model); the rejected answer has {pr} and {rr}. What is "
+               "DPO's implied reward margin for this pair?".format(
+                   beta=DPO_EXAMPLE["beta"], pc=DPO_EXAMPLE["policy"][0], rc=DPO_EXAMPLE["reference"][0],
+                   pr=DPO_EXAMPLE["policy"][1], rr=DPO_EXAMPLE["reference"][1]),
+        expected=dpo_example_reward_margin,
+        hint_text="The implied reward of an answer is beta x (log pi - log pi_ref); the margin is chosen minus "
+                  "rejected.",
+        solution_text="{expected}: beta x [(-4 - -5) - (-9 - -6)] = 0.1 x (1 + 3). Most of it comes from pushing the "
+                      "rejected answer down, as notebook 07 measured (`ftlab.lessons.alignment.preference_metrics`).",
+        rel_tol=0.01,
+    ),
+    dpo_pair=code.dpo_pair,
+)
 
 
 NOTEBOOKS = {"00": nb00, "01": nb01, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06, "07": nb07}
@@ -289,5 +311,10 @@ NOTEBOOKS = {"00": nb00, "01": nb01, "02": nb02, "03": nb03, "04": nb04, "05": n
 PRACTICE = (nb04.memory_methods, nb05.lr_ratio, nb03.forgetting, nb01.task_vs_instruction, nb06.why_worse)
 
 
-def all_questions() -> list[Question]:
+def all_questions() -> list[Question | CodeExercise]:
+    """Every exercise of every notebook, both kinds, in notebook order."""
     return [q for group in NOTEBOOKS.values() for q in vars(group).values()]
+
+
+def code_exercises() -> list[CodeExercise]:
+    return [q for q in all_questions() if isinstance(q, CodeExercise)]

@@ -1,17 +1,26 @@
 """Auto-checked exercises in the learntools style: `q.check(answer)`, `q.hint()`, `q.solution()`.
 
-The expected answer is a function, evaluated when an answer is checked, so numeric answers come from what ftlab
-computes (the memory predictor, the stored sweeps, the active profile) and never from a constant typed here.
-`grade()` is the pure part (tests call it); `check()` shows its verdict; `widget()` renders the same as ipywidgets.
+Two kinds. A `Question` takes a number or option keys; its expected answer is a function, evaluated when an
+answer is checked, so numeric answers come from what ftlab computes (the memory predictor, the stored sweeps, the
+active profile) and never from a constant typed here. A `CodeExercise` takes code the learner wrote (a function,
+a config object, a query); its inspector runs or inspects it against the real model, library and data and names
+each concrete mistake. `grade()` is the pure part (tests call it); `check()` shows its verdict; `widget()`
+renders the same as ipywidgets.
 """
 
 from __future__ import annotations
 
+import html
 import math
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 UNANSWERED = object()  # `q.check()` with no argument: the learner has not answered yet
+
+FENCE = re.compile(r"```\w*\n(.*?)```", re.DOTALL)  # a fenced code block (solutions of code exercises)
 
 
 @dataclass(frozen=True)
@@ -74,10 +83,8 @@ class Question:
 
     def grade(self, answer: Any = UNANSWERED) -> Result:
         """The verdict on `answer`, without showing anything."""
-        if answer is UNANSWERED or answer is None or answer is Ellipsis or (isinstance(answer, str)
-                                                                           and not answer.strip()):
-            return Result(None, f"**{self.name}**: answer not yet given. Call `check(<your answer>)`; "
-                                "`hint()` and `solution()` help.")
+        if _unanswered(answer):
+            return _not_yet_given(self.name)
         try:
             return self._grade_choice(answer) if self.kind == "choice" else self._grade_numbers(answer)
         except (TypeError, ValueError) as err:
@@ -168,10 +175,138 @@ class Question:
         return w.VBox([w.HTML(_markdown_to_html(self.prompt)), field_, w.HBox(list(buttons.values())), verdict])
 
 
+def _unanswered(answer: Any) -> bool:
+    """No argument, None, `...` or blank text: the learner has not answered yet."""
+    return answer is UNANSWERED or answer is None or answer is Ellipsis or (isinstance(answer, str)
+                                                                           and not answer.strip())
+
+
+def _not_yet_given(name: str) -> Result:
+    return Result(None, f"**{name}**: answer not yet given. Call `check(<your answer>)`; "
+                        "`hint()` and `solution()` help.")
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What a code exercise's inspector found: the problems (none: the answer is correct) and, for a correct
+    answer, a detail worth showing, such as what was measured while checking it."""
+
+    problems: tuple[str, ...] = ()
+    detail: str = ""
+
+
+class AnswerRaised(Exception):
+    """The learner's code raised while an inspector ran it; `CodeExercise.grade` reports it as the answer's
+    problem. Raised only by `learner_code`, so an error in the inspector itself is never blamed on the learner."""
+
+    def __init__(self, error: Exception, doing: str):
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error, self.doing = error, doing
+
+
+@contextmanager
+def learner_code(doing: str) -> Iterator[None]:
+    """Run the learner's code (their function, or a library call their object drives) inside this block:
+    whatever it raises becomes AnswerRaised, with `doing` (e.g. "calling keep(row, tokenizer, max_length)")
+    saying what was running."""
+    try:
+        yield
+    except AnswerRaised:
+        raise
+    except Exception as err:  # anything the learner's code raises is a verdict on their answer
+        raise AnswerRaised(err, doing) from err
+
+
+@dataclass
+class CodeExercise:
+    """One exercise answered with code: a function, a config object, a query. `inspect(answer)` runs or inspects
+    it and returns the problems it found (a list of markdown sentences, empty when correct) or a Findings, whose
+    detail is shown with a correct verdict. The learner's code runs inside `learner_code(...)` blocks, so what it
+    raises is reported as the answer's problem. `solution_text` is Python code. `prompt` and `solution_text` are
+    text, or functions returning it when it is computed from data or from the active profile (called when shown,
+    never at import)."""
+
+    name: str
+    prompt: str | Callable[[], str]
+    inspect: Callable[[Any], list[str] | Findings]
+    hint_text: str
+    solution_text: str | Callable[[], str]
+
+    def prompt_text(self) -> str:
+        return self.prompt() if callable(self.prompt) else self.prompt
+
+    def grade(self, answer: Any = UNANSWERED) -> Result:
+        """The verdict on `answer`, without showing anything."""
+        if _unanswered(answer):
+            return _not_yet_given(self.name)
+        try:
+            found = self.inspect(answer)
+        except AnswerRaised as raised:
+            return Result(False, f"**{self.name}**: incorrect - `{raised}` was raised while {raised.doing}.")
+        findings = found if isinstance(found, Findings) else Findings(tuple(found))
+        problems = findings.problems
+        if len(problems) == 1:
+            return Result(False, f"**{self.name}**: incorrect - {problems[0]}")
+        if problems:
+            return Result(False, f"**{self.name}**: incorrect - {len(problems)} problems:\n"
+                                 + "\n".join(f"- {p}" for p in problems))
+        return Result(True, f"**{self.name}**: correct." + (f" {findings.detail}" if findings.detail else ""))
+
+    def check(self, answer: Any = UNANSWERED) -> None:
+        """Show the verdict on `answer` (a notebook cell: `q.check(my_function)`)."""
+        _show(self.grade(answer).message)
+
+    def hint(self) -> None:
+        _show(f"**Hint ({self.name})**: {self.hint_text}")
+
+    def solution(self) -> None:
+        _show(f"**Solution ({self.name})**:\n\n{self._solution_block()}")
+
+    def _solution_block(self) -> str:
+        code = self.solution_text() if callable(self.solution_text) else self.solution_text
+        return f"```python\n{code.strip()}\n```"
+
+    def describe(self) -> str:
+        return f"**{self.name}**: {self.prompt_text()}"
+
+    def _repr_markdown_(self) -> str:
+        return self.describe()
+
+    def __repr__(self) -> str:
+        return _plain(self.describe())
+
+    def widget(self):
+        """The exercise as ipywidgets: its prompt, Hint and Solution buttons. The answer is code, so it is checked
+        in a cell: `q.check(your_answer)`."""
+        import ipywidgets as w
+
+        verdict = w.HTML()
+        buttons = {label: w.Button(description=label) for label in ("Hint", "Solution")}
+
+        def on_click(label):
+            def handler(_button):
+                text = (f"**Hint**: {self.hint_text}" if label == "Hint"
+                        else f"**Solution**:\n\n{self._solution_block()}")
+                verdict.value = _markdown_to_html(text)
+            return handler
+
+        for label, button in buttons.items():
+            button.on_click(on_click(label))
+        how = "The answer is code: write it in a cell and pass it to this exercise's `check(...)` there."
+        return w.VBox([w.HTML(_markdown_to_html(self.prompt_text())), w.HTML(_markdown_to_html(how)),
+                       w.HBox(list(buttons.values())), verdict])
+
+
 def _markdown_to_html(text: str) -> str:
-    """Escape, then turn the two markups the messages use (**bold**, `code`) into HTML."""
-    import html
-    import re
+    """Escape, then turn the markups the messages use (**bold**, `code`, fenced code blocks) into HTML."""
+    parts = FENCE.split(text)  # text, code, text, code, ..., text
+    if len(parts) == 1:
+        return _inline_html(text)
+    return "".join(f"<pre><code>{html.escape(part)}</code></pre>" if i % 2 else _inline_html(part)
+                   for i, part in enumerate(parts) if part.strip())
+
+
+def _inline_html(text: str) -> str:
     text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text))
     return "<p>" + re.sub(r"`(.+?)`", r"<code>\1</code>", text) + "</p>"
 
@@ -190,4 +325,6 @@ def _show(markdown: str) -> None:
 
 
 def _plain(markdown: str) -> str:
-    return markdown.replace("**", "").replace("`", "")
+    """Markdown without its markup; fenced code is kept as written (it may hold `**` or backticks)."""
+    parts = FENCE.split(markdown)
+    return "".join(part if i % 2 else part.replace("**", "").replace("`", "") for i, part in enumerate(parts))

@@ -1,12 +1,16 @@
-"""Every exercise accepts its right answer (computed by ftlab) and rejects wrong ones; unanswered is neither."""
+"""Every exercise accepts its right answer (computed by ftlab) and rejects wrong ones; unanswered is neither.
+
+The number and choice questions are tested here; the code exercises' answers in test_code_exercises.py."""
 import pytest
 
-from ftlab.course import exercises
-from ftlab.core.settings import TrainSetup
 from ftlab.core.memory import estimate
-from ftlab.course.quiz import Question
+from ftlab.core.settings import TrainSetup
+from ftlab.course import exercises
+from ftlab.course.quiz import CodeExercise, Question
 
-QUESTIONS = exercises.all_questions()
+EXERCISES = exercises.all_questions()  # both kinds
+QUESTIONS = [q for q in EXERCISES if isinstance(q, Question)]
+CODE = [q for q in EXERCISES if isinstance(q, CodeExercise)]
 
 
 def right_answer(q: Question):
@@ -29,6 +33,7 @@ def test_every_notebook_has_an_exercise_and_the_five_practice_questions_exist():
 
     assert sorted(exercises.NOTEBOOKS) == [book.name[:2] for book in course_notebooks()]
     assert all(vars(group) for group in exercises.NOTEBOOKS.values())
+    assert QUESTIONS and len(QUESTIONS) + len(CODE) == len(EXERCISES)  # every exercise is one of the two kinds
     assert len(exercises.PRACTICE) == 5 and all("practice question" in q.name for q in exercises.PRACTICE)
 
 
@@ -46,7 +51,7 @@ def test_wrong_answers_are_rejected(q):
         assert "correct." not in result.message
 
 
-@pytest.mark.parametrize("q", QUESTIONS, ids=lambda q: q.name.split()[0])
+@pytest.mark.parametrize("q", EXERCISES, ids=lambda q: q.name.split()[0])
 def test_unanswered_is_neither_right_nor_wrong(q, capsys):
     assert q.grade().correct is None
     q.check()
@@ -119,7 +124,9 @@ def test_widget_checks_what_is_typed():
 
 def test_every_notebooks_exercise_cells_run_on_their_own():
     """The auto-checked cells at the end of each notebook need no notebook state (nbval runs them after long
-    cells; a learner may run them first): executed alone, each shows its questions and says 'not yet given'."""
+    cells; a learner may run them first): executed alone, each shows its exercises, code exercises included, and
+    says 'not yet given' for every exercise (the cells call `check()` on each; a code exercise's answer is still
+    the `...` placeholder the learner replaces with code)."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -136,4 +143,6 @@ def test_every_notebooks_exercise_cells_run_on_their_own():
     outputs = [o for c in alone.cells for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     plain = [o.get("data", {}).get("text/plain", "") for o in outputs]
-    assert sum("answer not yet given" in text for text in plain) == len(QUESTIONS)
+    assert sum("answer not yet given" in text for text in plain) == len(EXERCISES)
+    shown = [o.get("data", {}).get("text/markdown", "") for o in outputs]
+    assert all(any(text.startswith(f"**{q.name}**: ") for text in shown) for q in EXERCISES)
