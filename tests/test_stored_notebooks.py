@@ -5,6 +5,7 @@ Both tests read the stored .ipynb files only; nothing is executed. The stored ou
 `python bench/course_time.py --store` (or `python -m ftlab course --store`), whose kernels keep their plots
 (ftlab.tools.course_runner).
 """
+import ast
 import re
 
 import nbformat
@@ -83,3 +84,35 @@ def test_no_output_shows_an_absolute_path_of_the_machine_that_made_it(path):
                     found.append(f"notebooks/{path.name} cell {index} ({out.output_type}): {match.group(0)!r} "
                                  f"in {line.strip()[:160]!r}")
     assert not found, f"{len(found)} absolute path(s):\n" + "\n".join(found[:40])
+
+
+# The library objects each notebook teaches, as a learner would write them: they must be called in a code cell that
+# ran (its stored output is there), not only named in prose.
+TAUGHT = {
+    "01": ("SFTConfig(", "SFTTrainer(", "trainer.train()"),
+    "02": ("Dataset.from_list(", ".filter(", "MinHash("),
+    "03": ("interleave_datasets(", "def ewc_penalty("),
+    "04": ("estimate_training_usage(", "calculate_maximum_sizes("),
+    "05": ("LoraConfig(", "IA3Config(", "PrefixTuningConfig(", "PromptTuningConfig(", "BitsAndBytesConfig(",
+           "get_peft_model(", ".print_trainable_parameters()"),
+    "06": ("sql.execute(", "sql.execution_match("),
+    "07": ("DPOConfig(", "LoraConfig(", "DPOTrainer(", "trainer.train()"),
+}
+
+
+@pytest.mark.parametrize("book", BOOKS, ids=lambda p: p.stem)
+def test_the_library_objects_taught_are_called_in_cells_that_ran(book):
+    cells = [c for c in nbformat.read(book, as_version=4).cells if c.cell_type == "code"]
+    for call in TAUGHT.get(book.name[:2], ()):
+        ran = [c for c in cells if call in _code(c.source) and c.get("execution_count")]
+        assert ran, f"{book.name}: no executed code cell calls {call!r}"
+
+
+@pytest.mark.parametrize("book", BOOKS, ids=lambda p: p.stem)
+def test_every_assert_a_learner_can_hit_says_what_was_expected(book):
+    bare = []
+    for cell in nbformat.read(book, as_version=4).cells:
+        if cell.cell_type == "code":
+            bare += [ast.get_source_segment(cell.source, node) for node in ast.walk(ast.parse(cell.source))
+                     if isinstance(node, ast.Assert) and node.msg is None]
+    assert not bare, f"{book.name}: asserts without a message: {bare}"

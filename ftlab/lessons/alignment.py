@@ -183,6 +183,8 @@ def alignment_experiment(profile: Profile, sft_rows: list[dict], train_pairs: li
     al = profile.dpo
     settings = dpo_settings(profile, args, peft_config)
     peft = profile.peft if peft_config is None else options_of(peft_config)
+    if set(peft.lora_targets) == set(profile.peft.lora_targets):  # a LoraConfig keeps its targets as a set
+        peft = replace(peft, lora_targets=profile.peft.lora_targets)
     extras = {**(library_extras(args, settings, pick_device()) if args is not None else {}),
               **{f"peft.{k}": v for k, v in peft_extras(peft_config).items()}}
     inputs = {"dpo": settings_key(settings), **extras_key(extras), "sft": settings_key(profile.sft),

@@ -3,6 +3,8 @@ loss vs whole-sequence loss, over seeds) and what the notebook shows of a templa
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from trl import SFTConfig
 
 from ftlab.core.course_data import course_data
@@ -49,7 +51,11 @@ def sft_experiment(profile: Profile, train: list[dict], val: list[dict], test: l
                 "reworded_answers": unseen["answers"], "accuracy_reworded": unseen["scores"]["overall"]["accuracy"]}
 
     settings = profile.sft if args is None else settings_of(args, profile.sft)
-    inputs = {"sft": settings_key(settings), **extras_key(library_extras(args, settings)), "max_new_tokens": profile.max_new_tokens, "train": train, "val": val,
+    # What the learner's config sets beyond ftlab's settings, per arm asked for: the whole-sequence arm of a config
+    # written for assistant-only loss keeps its eos_token, where ftlab's own whole-sequence config has none.
+    extras = {arm: library_extras(args, replace(settings, **SFT_ARMS[arm])) for arm in arms}
+    inputs = {"sft": settings_key(settings), **extras_key({arm: e for arm, e in extras.items() if e}),
+              "max_new_tokens": profile.max_new_tokens, "train": train, "val": val,
               "test": test, "reworded": reworded}
     return Experiment("01-sft", profile, arms, run, inputs,
                       tolerance={"accuracy": 0.01, "accuracy_reworded": 0.01, "response_loss": 0.02})

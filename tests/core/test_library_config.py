@@ -1,6 +1,7 @@
 """A learner's own TRL and peft objects drive ftlab's runs: what they write is what trains (ftlab.core.library_config,
 train.fine_tune_and_score(args=, peft_config=), train_dpo.run_dpo(args=, peft_config=))."""
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from ftlab.core.settings import DPOSettings, SFTSettings
 from ftlab.core.speed import sftcache
 from ftlab.core.train import config_for_run, fine_tune_and_score, library_extras, settings_of, sft_config
 from ftlab.core.train_dpo import dpo_config, dpo_settings_of, run_dpo
+from ftlab.lessons.alignment import alignment_experiment
 from ftlab.lessons.sft import sft_experiment
 
 
@@ -145,8 +147,34 @@ def test_a_peft_config_beyond_ftlabs_options_is_named():
 
 def test_the_experiment_fed_by_a_learners_config_is_the_stored_one_only_when_it_trains_the_same(short_profile):
     rows = load_instructions("train", GROUNDED_TASKS, limit_per_task=2)
-    key = sft_experiment(short_profile, rows, rows, rows).key
-    assert sft_experiment(short_profile, rows, rows, rows, args=written_by_a_learner(short_profile.sft)).key == key
+    mine, first = written_by_a_learner(short_profile.sft), ("assistant-only",)
+    key = sft_experiment(short_profile, rows, rows, rows, arms=first).key
+    assert sft_experiment(short_profile, rows, rows, rows, arms=first, args=mine).key == key
     for changed in ({"neftune_noise_alpha": 5.0}, {"learning_rate": 2e-5}):
         args = written_by_a_learner(short_profile.sft, **changed)
-        assert sft_experiment(short_profile, rows, rows, rows, args=args).key != key
+        assert sft_experiment(short_profile, rows, rows, rows, arms=first, args=args).key != key
+    # its whole-sequence arm keeps the config's eos_token, which ftlab's own whole-sequence run does not set
+    other = ("whole-sequence",)
+    assert (sft_experiment(short_profile, rows, rows, rows, arms=other, args=mine).key
+            != sft_experiment(short_profile, rows, rows, rows, arms=other).key)
+
+
+def test_notebook_07s_experiment_fed_by_the_profiles_values_is_the_stored_one():
+    profile = profiles.active("tiny")
+    s, p = profile.dpo.dpo, profile.peft
+    kit = SimpleNamespace(pairs=[{"prompt": "a"}], test_rows=[{"id": 1}])
+    args = DPOConfig(output_dir="x", beta=s.beta, loss_type=[s.loss_type], learning_rate=s.learning_rate,
+                     max_steps=s.max_steps, per_device_train_batch_size=s.batch_size,
+                     gradient_accumulation_steps=s.grad_accum, lr_scheduler_type=s.scheduler,
+                     warmup_steps=s.warmup_ratio, max_length=s.max_length, activation_checkpointing=False,
+                     precompute_ref_log_probs=False, logging_steps=s.logging_steps, bf16=False, use_cpu=True)
+    lora = LoraConfig(r=p.lora_r, lora_alpha=2 * p.lora_r, lora_dropout=0.0, target_modules=list(p.lora_targets),
+                      task_type="CAUSAL_LM")
+    tmp = None  # the SFT folder: not needed to build the key
+    key = alignment_experiment(profile, [], [], kit, tmp).key
+    assert alignment_experiment(profile, [], [], kit, tmp, args=args, peft_config=lora).key == key
+    assert alignment_experiment(profile, [], [], kit, tmp, args=replace(args, learning_rate=1e-6),
+                                peft_config=lora).key != key
+    assert alignment_experiment(profile, [], [], kit, tmp, args=args,
+                                peft_config=replace(lora, lora_dropout=0.1)).key != key
+    assert alignment_experiment(profile, [], [], kit, tmp, args=args).key != key  # no peft config: full DPO
