@@ -19,7 +19,8 @@ from typing import Any
 # Arguments ftlab sets per run (the seed, the folder, evaluation when there are validation rows, checkpoints) or
 # that only change what is shown, never what is trained: not part of what makes two runs the same run.
 PER_RUN = frozenset({"output_dir", "logging_dir", "run_name", "seed", "data_seed", "eval_strategy", "use_cpu",
-                     "disable_tqdm", "save_strategy", "save_steps", "report_to", "hub_model_id"})
+                     "disable_tqdm", "save_strategy", "save_steps", "report_to", "hub_model_id",
+                     "do_train", "do_eval", "do_predict"})  # do_eval follows eval_strategy; none of the three trains
 
 
 def _plain(value: Any) -> Any:

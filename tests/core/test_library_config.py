@@ -36,7 +36,8 @@ def written_by_a_learner(s: SFTSettings, **more) -> SFTConfig:
                      lr_scheduler_type=s.scheduler, warmup_steps=s.warmup_ratio,
                      assistant_only_loss=s.assistant_only_loss, eos_token="<|im_end|>", padding_free=s.padding_free,
                      max_length=None if s.padding_free else s.max_length,
-                     activation_checkpointing=False, eval_steps=s.eval_steps, per_device_eval_batch_size=32,
+                     activation_checkpointing=False, eval_strategy="steps", eval_steps=s.eval_steps,
+                     per_device_eval_batch_size=32,
                      logging_steps=s.logging_steps, bf16=s.bf16, use_cpu=True, disable_tqdm=True)
     return SFTConfig(**{**arguments, **more})
 
