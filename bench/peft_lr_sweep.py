@@ -5,6 +5,10 @@ method goes into the profile's `peft_learning_rates`; the notebook plots this fi
 agrees with it. Points already in the results file are not re-run (delete it to start over).
 
     python bench/peft_lr_sweep.py              # the active profile (FTLAB_PROFILE), ~15 minutes on tiny (AVX2)
+    python bench/peft_lr_sweep.py --methods full lora qlora &   # one process per core, one file:
+    python bench/peft_lr_sweep.py --methods adapters ia3 prefix prompt   # each adds its points to it
+
+The grid each method starts from is the profile's `peft_lr_grid`.
 
 `python bench/references.py certify peft_lr_sweep_tiny.json` re-runs three points (full, LoRA and prompt tuning
 at their best rates) to carry the file across a code change that moves no number.
@@ -25,19 +29,6 @@ from ftlab.core.instructions import load_instructions
 from ftlab.lessons.peft_comparison import lr_sweep, sweep_point
 from ftlab.core.profiles import active
 from ftlab.core.seedstore import certification_gaps, record_certification
-
-# Three rates a factor ~3 apart around each method's usual range (LoRA papers use ~10x full FT's rate;
-# prompt/prefix/IA3 train a few thousand values and want larger steps still).
-GRID = {
-    "full": (3e-4, 1e-3, 3e-3),
-    "lora": (1e-3, 3e-3, 1e-2),
-    "qlora": (1e-3, 3e-3, 1e-2),
-    "adapters": (1e-3, 3e-3, 1e-2),
-    "ia3": (1e-2, 3e-2, 1e-1),
-    "prefix": (3e-3, 1e-2, 3e-2),
-    "prompt": (1e-2, 3e-2, 1e-1),
-}
-
 
 CERTIFY_METHODS = ("full", "lora", "prompt")
 TOLERANCE = {"loss": 0.02}  # nats of validation response loss, as notebook 05's twins
@@ -62,12 +53,19 @@ def certify(path: Path) -> dict:
 
 
 def main(argv=None) -> None:
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", nargs="+", help="sweep only these methods (default: every method of the "
+                        "profile's peft_lr_grid)")
+    args = parser.parse_args(argv)
     profile = active()
+    unknown = set(args.methods or ()) - set(profile.peft_lr_grid)
+    if unknown:
+        parser.error(f"no grid for {sorted(unknown)} in the {profile.name} profile; it has {sorted(profile.peft_lr_grid)}")
+    grid = {m: r for m, r in profile.peft_lr_grid.items() if not args.methods or m in args.methods}
     train, val = sweep_data(profile)
     out = Path(__file__).parent / "results" / f"peft_lr_sweep_{profile.name}.json"
     start = time.perf_counter()
-    result = lr_sweep(profile, GRID, train, val, out=out, widen=3)
+    result = lr_sweep(profile, grid, train, val, out=out, widen=3)
     print(f"best learning rate per method: {result['best']}")
     print(f"wrote {out} in {time.perf_counter() - start:.0f} s")
 

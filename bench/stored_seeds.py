@@ -3,6 +3,8 @@
 file (bench/results/seeds_<experiment>_<profile>_<precision>.json) and starts over when settings or data changed.
 
     python bench/stored_seeds.py 05-peft        # ~8 minutes on the tiny profile (21 runs)
+    FTLAB_PROFILE=smol python bench/stored_seeds.py 05-peft --seeds 0 &   # one process per seed and core,
+    FTLAB_PROFILE=smol python bench/stored_seeds.py 05-peft --seeds 1     # both filling one file
     python bench/stored_seeds.py --list
 """
 from __future__ import annotations
@@ -24,6 +26,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiments", nargs="*", help=f"one or more of {sorted(EXPERIMENTS)}")
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
+    parser.add_argument("--seeds", nargs="+", type=int, help="only these of the profile's seeds (run one process "
+                        "per seed, one per core: each adds its runs to the same file)")
     args = parser.parse_args(argv)
     if args.list or not args.experiments:
         print("\n".join(sorted(EXPERIMENTS)))
@@ -31,7 +35,7 @@ def main(argv=None) -> None:
     profile = active()
     for name in args.experiments:
         start = time.perf_counter()
-        rows = experiment(name, profile).store()
+        rows = experiment(name, profile).store(args.seeds)
         print(f"{name}: {len(rows)} runs stored for profile {profile.name} in {time.perf_counter() - start:.0f} s")
 
 

@@ -1,4 +1,5 @@
-"""Reading and writing JSONL(.gz) files byte-for-byte reproducibly (gzip mtime 0, sorted keys)."""
+"""Reading and writing JSONL(.gz) files byte-for-byte reproducibly (gzip mtime 0, sorted keys), and JSON results
+files that several processes add to at once."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import io
 import json
 import os
 import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
 
 
 def write_jsonl(path: Path, rows: Iterable[dict]) -> int:
@@ -74,3 +77,43 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextmanager
+def exclusive(path: Path, wait_s: float = 600.0) -> Iterator[None]:
+    """Hold `<path>.lock` while the block runs, so that processes sharing one results file (one per core, each
+    running other jobs) read, merge and write it one at a time. The lock is a file created exclusively (works on
+    every OS); a lock older than `wait_s` is taken to be left over from a killed process and removed."""
+    lock = Path(f"{path}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            break
+        except FileExistsError:
+            if time.monotonic() > deadline or time.time() - _mtime(lock) > wait_s:
+                lock.unlink(missing_ok=True)
+            time.sleep(0.05)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return time.time()
+
+
+def update_json(path: Path, merge: Callable[[dict | None], dict]) -> dict:
+    """Write `merge(what the file holds now, or None)` to `path` atomically, under `exclusive`: what another
+    process saved since this one last read the file is merged, never overwritten. Returns what was written."""
+    path = Path(path)
+    with exclusive(path):
+        current = json.loads(path.read_text()) if path.exists() else None
+        record = merge(current)
+        atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    return record

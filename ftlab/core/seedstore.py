@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ftlab.core import paths
-from ftlab.core.jsonl import atomic_write_text
+from ftlab.core.jsonl import atomic_write_text, update_json
 from ftlab.core.profiles import Profile
 from ftlab.core.provenance import (
     StaleReference,
@@ -88,9 +88,10 @@ class Experiment:
         live_by_job = {(r["arm"], r["seed"]): r for r in live}
         return [live_by_job.get((a, s)) or by_job[a, s] for a in self.arms for s in seeds]
 
-    def store(self) -> list[dict]:
-        """Run and store every arm x seed not stored yet (bench/stored_seeds.py)."""
-        jobs = [(a, s) for a in self.arms for s in self.profile.seeds]
+    def store(self, seeds: Iterable[int] | None = None) -> list[dict]:
+        """Run and store every arm x seed not stored yet (bench/stored_seeds.py); `seeds`: only those of the
+        profile's seeds (one process per seed fills one file in parallel)."""
+        jobs = [(a, s) for a in self.arms for s in self.profile.seeds if seeds is None or s in set(seeds)]
         return store_runs(self.name, self.key, jobs, self.run, self.path, self.profile.precision)
 
     def certify(self) -> dict:
@@ -173,19 +174,35 @@ def stored_row(row: dict) -> dict:
 def store_runs(experiment: str, key: dict, jobs: Iterable[tuple[str, int]], run: Run, out: Path,
                precision: str) -> list[dict]:
     """Run every (arm, seed) job not yet in `out` and save after each one (a kill loses one run at most). A file
-    made with other settings, rows, code or data starts over, so one file never mixes code versions."""
-    saved = json.loads(Path(out).read_text()) if Path(out).exists() else {}
+    made with other settings, rows, code or data starts over, so one file never mixes code versions. Several
+    processes may store into one file at once (say one seed each, one per core): each save merges the rows the
+    others saved meanwhile (`jsonl.update_json`)."""
     today = fingerprint(reference_for(out).roots)
-    same = saved.get("key") == key and not changes(saved.get("fingerprint"), today)
-    if saved and not same:
-        print(f"{Path(out).name}: made from other settings, rows, code or data; starting over", flush=True)
-    record = saved if same else {"key": key, **stamp({}, out, precision), "certifications": [], "rows": []}
-    done = {(r["arm"], r["seed"]) for r in record["rows"]}
+
+    def current(saved: dict | None) -> dict:
+        """The file's record if it was made with today's key and code, else a new empty one."""
+        if saved and saved.get("key") == key and not changes(saved.get("fingerprint"), today):
+            return saved
+        if saved:
+            print(f"{Path(out).name}: made from other settings, rows, code or data; starting over", flush=True)
+        return {"key": key, **stamp({}, out, precision), "certifications": [], "rows": []}
+
+    saved = json.loads(Path(out).read_text()) if Path(out).exists() else None
+    record = current(saved)
+    if record is not saved:
+        record = update_json(Path(out), current)
     for arm, seed in jobs:
-        if (arm, seed) in done:
+        if (arm, seed) in {(r["arm"], r["seed"]) for r in record["rows"]}:
             continue
-        record["rows"].append({**stored_row(run(arm, seed)), "arm": arm, "seed": seed})
-        atomic_write_text(Path(out), json.dumps(record, indent=1) + "\n")
+        row = {**stored_row(run(arm, seed)), "arm": arm, "seed": seed}
+
+        def add(saved: dict | None, row=row) -> dict:
+            mine = current(saved)
+            if (row["arm"], row["seed"]) not in {(r["arm"], r["seed"]) for r in mine["rows"]}:
+                mine["rows"].append(row)
+            return mine
+
+        record = update_json(Path(out), add)
         print(f"{experiment}: {arm} seed {seed} stored ({len(record['rows'])} runs in {Path(out).name})", flush=True)
     return record["rows"]
 

@@ -13,7 +13,7 @@ import torch
 from ftlab.core.bottleneck import save_adapters
 from ftlab.core.course_data import course_data
 from ftlab.core.evaluate import chat_prompts
-from ftlab.core.jsonl import atomic_write_text
+from ftlab.core.jsonl import update_json
 from ftlab.core.peft_methods import trainable_parameters
 from ftlab.core.profiles import Profile
 from ftlab.core.provenance import changes, fingerprint, reference_for, stamp
@@ -131,16 +131,25 @@ def comparison(profile: Profile, train: list[dict], test: list[dict], keep_model
     (method, seed); the first live seed keeps its models for the latency measurement. Live and stored twins
     must agree within one test answer in a hundred and 0.02 nats of response loss."""
     first_live = (profile.live_seeds or profile.seeds)[0]
+    rates = learning_rates(profile)
 
     def run(method: str, seed: int) -> dict:
-        return run_method(profile, method, seed, profile.peft_learning_rates[method], train, test,
+        return run_method(profile, method, seed, rates[method], train, test,
                           keep_model=keep_models and seed == first_live)
 
     inputs = {"sft": settings_key(profile.sft), "peft": settings_key(profile.peft),
-              "learning_rates": profile.peft_learning_rates, "max_new_tokens": profile.max_new_tokens,
+              "learning_rates": rates, "max_new_tokens": profile.max_new_tokens,
               "train": train, "test": test}
     return Experiment("05-peft", profile, COMPARED, run, inputs,
                       tolerance={"accuracy": 0.01, "response_loss": 0.02})
+
+
+def learning_rates(profile: Profile) -> dict[str, float]:
+    """Each method's learning rate: the profile's `peft_learning_rates`, or where it names none (smol), the
+    winners of its stored sweep (bench/results/peft_lr_sweep_<profile>.json), read from there, never copied."""
+    if profile.peft_learning_rates:
+        return dict(profile.peft_learning_rates)
+    return {method: float(rate) for method, rate in load_sweep(profile.name)["best"].items()}
 
 
 def experiment(profile: Profile) -> Experiment:
@@ -154,16 +163,29 @@ def lr_sweep(profile: Profile, grid: dict[str, tuple[float, ...]], train: list[d
     profile's per-method learning rates come from. Where the best rate is at the edge of the grid, the grid
     widens by the same factor (at most `widen` more rates), so the winner is a minimum, not a boundary.
     Every point is saved to `out` as soon as it is measured (with provenance and fingerprint), and points
-    already there are not re-run while the code and data they came from are unchanged."""
+    already there are not re-run while the code and data they came from are unchanged. Processes sweeping
+    other methods into the same file at once (one per core) add to it without overwriting each other."""
     result = {"profile": profile.name, "seed": seed, "val_rows": len(val), "losses": {}, "best": {},
               "certifications": []}
-    if out and Path(out).exists():
-        saved = json.loads(Path(out).read_text())
-        same = (saved["profile"], saved["seed"], saved["val_rows"]) == (profile.name, seed, len(val))
-        if same and not changes(saved.get("fingerprint"), fingerprint(reference_for(out).roots)):
-            result["losses"] = saved["losses"]
     if out:
         result = stamp(result, Path(out), profile.precision)
+
+    def same_sweep(saved: dict | None) -> bool:
+        return bool(saved) and (saved["profile"], saved["seed"], saved["val_rows"]) == (
+            profile.name, seed, len(val)) and not changes(saved.get("fingerprint"), result["fingerprint"])
+
+    def merged(saved: dict | None) -> dict:
+        """This process's points added to those in the file (other methods, other processes)."""
+        if same_sweep(saved):
+            for method, points in saved["losses"].items():
+                for lr, loss in points.items():
+                    result["losses"].setdefault(method, {}).setdefault(lr, loss)
+            for method, best in saved.get("best", {}).items():
+                result["best"].setdefault(method, best)
+        return result
+
+    if out and Path(out).exists():
+        merged(json.loads(Path(out).read_text()))
     for method, rates in grid.items():
         losses = result["losses"].setdefault(method, {})
         todo, extra = sorted(rates), 0
@@ -173,13 +195,13 @@ def lr_sweep(profile: Profile, grid: dict[str, tuple[float, ...]], train: list[d
                 losses[f"{lr:g}"] = sweep_point(profile, method, lr, train, val, seed)
                 print(f"{method:9s} lr {lr:<8g} validation response loss {losses[f'{lr:g}']:.3f}", flush=True)
                 if out:
-                    _write_json(out, result)
+                    update_json(Path(out), merged)
             if not todo and extra < widen:
                 todo = _next_rate(losses, sorted(rates))
                 extra += len(todo)
         result["best"][method] = float(min(losses, key=losses.get))
     if out:
-        _write_json(out, result)
+        update_json(Path(out), merged)
     return result
 
 
@@ -209,11 +231,6 @@ def _ladder(rate: float, up: bool) -> float:
     rungs = [m * 10.0 ** e for e in (exponent - 1, exponent, exponent + 1) for m in (1, 3)]
     i = min(range(len(rungs)), key=lambda k: abs(math.log(rungs[k] / rate)))
     return float(f"{rungs[i + 1 if up else i - 1]:.3g}")
-
-
-def _write_json(path: Path, data: dict) -> None:
-    """Atomically (ftlab.core.jsonl's writer), so a kill never leaves half a file behind."""
-    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def load_sweep(profile_name: str) -> dict:

@@ -187,3 +187,24 @@ def test_the_stored_key_does_not_depend_on_the_order_of_the_inputs():
     profile = active("tiny")
     one = experiment_key("t", profile, {"steps": 10, "rows": "v1"})
     assert experiment_key("t", profile, {"rows": "v1", "steps": 10}) == one
+
+
+def test_two_processes_storing_other_seeds_into_one_file_keep_each_others_runs(repo):
+    """One process per seed (bench/stored_seeds.py --seeds): while this one trains, the other saves its runs;
+    every save merges what is in the file, so no run is lost and none is trained twice."""
+    calls, other = [], []
+
+    def run(arm, seed):
+        if not other:  # mid-run, "the other process" stores seed 1 of every arm
+            other.append(make_experiment(other).store(seeds=(1,)))
+        calls.append((arm, seed))
+        return {"score": 1.0}
+
+    mine = Experiment("t", active("tiny"), ("a", "b"), run, "data-v1", tolerance={"score": 0.01})
+    rows = mine.store(seeds=(0,))
+    assert calls == [("a", 0), ("b", 0)]
+    assert sorted((r["arm"], r["seed"]) for r in rows) == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+    saved = json.loads(mine.path.read_text())
+    assert len(saved["rows"]) == 4 and not list(repo.rglob("*.lock"))
+    calls.clear()
+    assert len(mine.store()) == 6 and calls == [("a", 2), ("b", 2)]  # only the missing seed trains

@@ -115,3 +115,32 @@ def test_a_merged_copy_of_a_trained_model_no_longer_depends_on_the_original(tmp_
         assert (trained(**enc).logits - before).abs().max() > 1e-3
         assert torch.equal(merged(**enc).logits, before)
 
+
+
+def test_two_sweeps_of_other_methods_fill_one_file_and_resume_from_it(tmp_path, monkeypatch):
+    """bench/peft_lr_sweep.py --methods: one process per core, each adding its points to the same file; a
+    rerun trains nothing already there, and every winner is an interior minimum of its (widened) grid."""
+    import json
+    import math
+
+    import ftlab.lessons.peft_comparison as pc
+    from ftlab.core.profiles import active
+
+    trained = []
+    best = {"full": 1e-3, "lora": 3e-3}
+
+    def point(profile, method, lr, train, val, seed=0):
+        trained.append((method, lr))
+        return abs(math.log(lr / best[method]))  # lowest at the method's best rate
+
+    monkeypatch.setattr(pc, "sweep_point", point)
+    out = tmp_path / "peft_lr_sweep_tiny.json"
+    tiny = active("tiny")
+    pc.lr_sweep(tiny, {"full": (3e-4, 1e-3, 3e-3)}, [], [1], out=out)
+    pc.lr_sweep(tiny, {"lora": (3e-4, 1e-3)}, [], [1], out=out)  # widens up to 3e-3, then 1e-2
+    saved = json.loads(out.read_text())
+    assert set(saved["losses"]) == {"full", "lora"} and saved["best"] == {"full": 1e-3, "lora": 3e-3}
+    assert sorted(float(k) for k in saved["losses"]["lora"]) == [3e-4, 1e-3, 3e-3, 1e-2]
+    trained.clear()
+    again = pc.lr_sweep(tiny, {"full": (3e-4, 1e-3, 3e-3), "lora": (3e-4, 1e-3)}, [], [1], out=out)
+    assert trained == [] and again["best"] == saved["best"]
