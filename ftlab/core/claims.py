@@ -247,10 +247,12 @@ def judge_qlora_matches_lora(qlora: Sequence[float], lora: Sequence[float], n_it
 def judge_lora_learning_rate(best: Mapping[str, float]) -> Judgement:
     claimed_ratio = (SOURCE_LR["lora"][0] / SOURCE_LR["full"][1], SOURCE_LR["lora"][1] / SOURCE_LR["full"][0])
     r = best["lora"] / best["full"]
+    where = {m: "above" if best[m] > hi else "below" if best[m] < lo else "within"
+             for m, (lo, hi) in SOURCE_LR.items()}
     return Judgement("held" if r > 1 else "did not hold",
                      f"LoRA's best rate {best['lora']:g} vs full FT's {best['full']:g} ({r:g}x; source text "
-                     f"{claimed_ratio[0]:g}–{claimed_ratio[1]:g}x); absolute rates are far above the source text's: "
-                     "a small model needs larger steps")
+                     f"{claimed_ratio[0]:g}–{claimed_ratio[1]:g}x); the absolute rates are {where['lora']} (LoRA) and "
+                     f"{where['full']} (full FT) the source text's ranges")
 
 
 def judge_specialist_vs_generalist(specialist: Mapping[str, Sequence[float]], generalist: Mapping[str, float],
@@ -325,6 +327,11 @@ EXPECTED = {
         "06-specialist-beats-generalist": "held", "06-domain-tuning-forgets": "held",
         "06-few-examples-worse-than-base": "did not hold",
         "07-dpo-prefers-better-answer": "depends", "07-alignment-tax": "held",
+    },
+    # SmolLM2-135M-Instruct: judged from the smol profile's stored references (ftlab.course.verdicts), enforced by
+    # tests/test_two_scales.py without training; the claims its references do not measure yet have no entry.
+    "smol": {
+        "05-lora-learning-rate": "held",
     },
 }
 

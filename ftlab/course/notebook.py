@@ -13,6 +13,7 @@ from ftlab.core.device import hardware_summary, precision_summary
 from ftlab.core.paths import REPO_ROOT
 from ftlab.core.profiles import Profile, active, default_profile_name
 from ftlab.core.runcard import package_versions
+from ftlab.course import verdicts
 
 VERDICTS = claims.VERDICTS
 
@@ -62,7 +63,13 @@ def start(seed: int = 0) -> Profile:
 
 def claim(claim_id: str, **measured) -> str:
     """Judge a registered claim from measured numbers (`ftlab.core.claims`), print its CLAIM line and return it; a
-    verdict other than the one the registry expects for the active profile stops the notebook."""
-    line = claims.check(claim_id, default_profile_name(), **measured)
+    verdict other than the one the registry expects for the active profile stops the notebook. Below it, the
+    same claim at the other scale (SmolLM2-135M beside the tiny model, and back), judged from that profile's
+    stored references and checked against the registry too (`ftlab.course.verdicts`)."""
+    profile = default_profile_name()
+    line = claims.check(claim_id, profile, **measured)
+    other = verdicts.other_scale(profile)
+    if other is not None:
+        line += "\n" + verdicts.stored_line(claim_id, other)
     print(line)
     return line

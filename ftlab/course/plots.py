@@ -113,9 +113,10 @@ def memory_bars(breakdowns: dict[str, dict[str, int]], title: str = "Predicted p
 
 
 def sweep_lines(curves: dict[str, dict[float, float]], xlabel: str = "learning rate",
-                ylabel: str = "validation response loss", title: str = "Learning-rate sweep"):
-    """One line per method over a log-scale x (e.g. loss per learning rate), its minimum ringed."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+                ylabel: str = "validation response loss", title: str = "Learning-rate sweep", ax=None):
+    """One line per method over a log-scale x (e.g. loss per learning rate), its minimum ringed; on `ax` when
+    given (a panel of a larger figure)."""
+    fig, ax = plt.subplots(figsize=(7, 4)) if ax is None else (ax.figure, ax)
     for name, points in curves.items():
         xs = sorted(points)
         line, = ax.plot(xs, [points[x] for x in xs], marker="o", label=name)

@@ -92,6 +92,18 @@ def cmd_memory(args) -> int:
     return 0
 
 
+def cmd_claims(args) -> int:
+    """The claims table (one row per claim, its verdict at each scale); --readme writes it into README.md."""
+    from ftlab.tools.claims_table import differing, markdown, write_readme
+    if args.readme:
+        print("README.md: claims table " + ("rewritten" if write_readme() else "already current"))
+    else:
+        print(markdown())
+    found = differing()
+    print(f"\nverdicts that differ between the scales: {', '.join(found) if found else 'none'}")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from ftlab.tools.doctor import run_doctor
     checks = run_doctor(progress=not args.no_progress)
@@ -174,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="hardware, profile, packages, offline readiness, next profile's needs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("claims", help="the claims table: every claim's verdict at 3.4 M and at 135 M")
+    p.add_argument("--readme", action="store_true", help="write it into README.md (between its markers)")
+    p.set_defaults(func=cmd_claims)
 
     p = sub.add_parser("profile", help="list profiles and show which one is active")
     p.set_defaults(func=cmd_profile)

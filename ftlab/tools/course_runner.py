@@ -14,7 +14,12 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from ftlab.core.jsonl import atomic_write_text
 from ftlab.core.paths import NOTEBOOKS_DIR, runs_dir
 from ftlab.core.profiles import active, default_profile_name
-from ftlab.tools.report import NotebookEntry, collect_cards, index_html, write_notebook_outputs
+from ftlab.tools.report import (
+    NotebookEntry,
+    collect_cards,
+    index_html,
+    write_notebook_outputs,
+)
 
 
 def course_notebooks(only: list[str] | None = None) -> list[Path]:
@@ -61,12 +66,17 @@ def mark_stop(nb, index: int | None, error: str) -> str:
 
 
 def claim_lines(nb) -> list[str]:
-    """Every printed `CLAIM …` line in an executed notebook."""
-    lines = []
+    """Every printed `CLAIM …` line in an executed notebook, each with the indented line below it that gives the
+    claim at the other scale (`ftlab.course.notebook.claim`), joined to it."""
+    lines: list[str] = []
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             text = out.get("text", "") if out.get("output_type") == "stream" else ""
-            lines += [ln for ln in text.splitlines() if ln.startswith("CLAIM ")]
+            for ln in text.splitlines():
+                if ln.startswith("CLAIM "):
+                    lines.append(ln)
+                elif lines and ln.startswith("    at ") and lines[-1].startswith("CLAIM "):
+                    lines[-1] += "\n" + ln
     return lines
 
 

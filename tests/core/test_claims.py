@@ -322,10 +322,12 @@ def test_qlora_matches_lora_rule_and_evidence():
 def test_lora_learning_rate_rule_and_evidence():
     j = claims.judge_lora_learning_rate({"lora": 1e-3, "full": 1e-4})
     # the source text's ratio: 1e-4 / 5e-5 = 2 to 3e-4 / 1e-5 = 30
-    assert j == claims.Judgement("held", "LoRA's best rate 0.001 vs full FT's 0.0001 (10x; source text 2–30x); "
-                                         "absolute rates are far above the source text's: a small model needs larger "
-                                         "steps")
-    assert claims.judge_lora_learning_rate({"lora": 1e-4, "full": 1e-4}).verdict == "did not hold"
+    assert j == claims.Judgement("held", "LoRA's best rate 0.001 vs full FT's 0.0001 (10x; source text 2–30x); the "
+                                         "absolute rates are above (LoRA) and above (full FT) the source text's ranges")
+    same = claims.judge_lora_learning_rate({"lora": 1e-4, "full": 1e-4})
+    assert same.verdict == "did not hold" and same.evidence.endswith("within (LoRA) and above (full FT) the source "
+                                                                     "text's ranges")
+    assert "below (LoRA) and within (full FT)" in claims.judge_lora_learning_rate({"lora": 3e-5, "full": 3e-5}).evidence
 
 
 def test_specialist_vs_generalist_evidence():

@@ -3,7 +3,7 @@ import pytest
 
 from ftlab.tools import cli, doctor
 
-COMMANDS = ["data", "pretrain-base", "pretrain", "profile", "course", "memory", "doctor"]
+COMMANDS = ["data", "pretrain-base", "pretrain", "profile", "course", "memory", "doctor", "claims"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -62,3 +62,14 @@ def test_doctor_reports_profile_packages_data_and_next_profile(monkeypatch):
     assert {"torch", "transformers", "trl", "peft", "ipywidgets"} <= set(checks)
     assert checks["data/"].ok and checks["tiny base model"].ok
     assert "FTLAB_EXTRAS=smol" in checks["next profile (smol)"].detail
+
+
+def test_claims_prints_the_table_with_a_row_per_claim_and_the_scales_that_differ(capsys):
+    from ftlab.core.claims import CLAIMS
+    from ftlab.tools.claims_table import differing
+
+    assert cli.main(["claims"]) == 0
+    out = capsys.readouterr().out
+    rows = [ln for ln in out.splitlines() if ln.startswith("| `")]
+    assert len(rows) == len(CLAIMS) and "| at 3.4 M (tiny) | at 135 M (smol) |" in out
+    assert out.rstrip().endswith(f"verdicts that differ between the scales: {', '.join(differing()) or 'none'}")

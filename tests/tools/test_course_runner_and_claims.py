@@ -11,14 +11,18 @@ def test_notebook_claim_prints_the_registry_line_it_returns(capsys, monkeypatch)
     monkeypatch.setenv("FTLAB_PROFILE", "tiny")
     line = claim("00-stage-ratio", pretraining_usd=1e6, sft_usd=10.0)
     assert line.startswith("CLAIM 00-stage-ratio: held — ") and capsys.readouterr().out.strip() == line
+    # the other scale below it: a claim computed from published figures gives the same verdict at every scale
+    assert line.splitlines()[1] == ("    at 135 M (smol): held — computed from the same figures at every scale")
 
 
 def test_claim_lines_are_collected_from_executed_outputs():
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("")
-    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x\nCLAIM a: held — 1\n")]
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                           text="x\nCLAIM a: held — 1\n    at 135 M (smol): held — 2\n  more\n"
+                                                "CLAIM b: depends — 3\n")]
     nb.cells = [cell]
-    assert claim_lines(nb) == ["CLAIM a: held — 1"]
+    assert claim_lines(nb) == ["CLAIM a: held — 1\n    at 135 M (smol): held — 2", "CLAIM b: depends — 3"]
 
 
 def test_every_course_notebook_is_numbered_and_stored_with_outputs():

@@ -1,0 +1,143 @@
+"""What the lessons' results say about the claims, at every scale: the numbers each claim's rule reads, taken the
+same way from a notebook's live rows and from a profile's stored references.
+
+A notebook trains its own profile live; the other scale's verdict (SmolLM2-135M beside ftlab's 3.4 M model, and
+the other way round) comes from that profile's stored references alone, without training, so CI can enforce the
+verdict of a scale it never trains (tests/test_two_scales.py). This module stays apart from the experiments, which
+never import the claims registry: rewording a claim or its rule never makes a stored reference stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from ftlab.core.claims import (
+    CLAIMS,
+    SAME_ON_EVERY_PROFILE,
+    SOURCE_QUALITY,
+    Judgement,
+    check,
+    get,
+)
+from ftlab.core.memory import ModelShape
+from ftlab.core.profiles import PROFILES, Profile, for_this_machine
+from ftlab.core.provenance import RESULTS_DIR
+from ftlab.core.seedstore import load_runs, results_path
+from ftlab.lessons import peft_comparison
+
+# The two scales every verdict is read at: the live default, and the real model beside it.
+SCALES = ("tiny", "smol")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One claim's measured numbers for a profile, read from a stored reference (`source`: its file and
+    provenance)."""
+
+    measured: dict
+    source: str
+
+
+def brief(record: dict) -> str:
+    """A stored reference's provenance in a few words (its file holds the rest): date, commit, precision."""
+    p = record.get("provenance", {})
+    commit = (p.get("commit") or "?")[:7] + ("+changes" if p.get("dirty") else "")
+    return f"{str(p.get('date', '?'))[:10]}, commit {commit}, {p.get('precision', '?')}"
+
+
+def scale_label(profile_name: str) -> str:
+    """'3.4 M' / '135 M': a profile's model size, counted from its config (ftlab.core.memory)."""
+    n = ModelShape.of(PROFILES[profile_name].memory_model).params()
+    return f"{n / 1e6:.1f} M" if n < 1e7 else f"{n / 1e6:.0f} M"
+
+
+def other_scale(profile_name: str) -> str | None:
+    """The scale shown beside a profile's live run: smol beside tiny and tiny beside smol; None for others."""
+    if profile_name not in SCALES:
+        return None
+    return SCALES[1 - SCALES.index(profile_name)]
+
+
+# --- notebook 05: the numbers its claims read, from rows of `peft_comparison.run_method` -----------------------
+
+def peft_quality(rows: Sequence[dict], n_items: int, method: str, note: str = "") -> dict:
+    """05-<method>-quality: the method's and full fine-tuning's exact match per seed, the test size, the model's
+    parameter count."""
+    per_seed = {m: [r["accuracy"] for r in rows if r["method"] == m] for m in (method, "full")}
+    total = next(r["total"] for r in rows if r["method"] == "full")
+    return {"method": per_seed[method], "full": per_seed["full"], "n_items": n_items, "name": method,
+            "parameters": total, "note": note}
+
+
+def qlora_vs_lora(rows: Sequence[dict], n_items: int) -> dict:
+    """05-qlora-matches-lora: QLoRA's and LoRA's exact match per seed."""
+    return {m: [r["accuracy"] for r in rows if r["method"] == m] for m in ("qlora", "lora")} | {"n_items": n_items}
+
+
+def peft_measurements(rows: Sequence[dict], n_items: int) -> dict[str, dict]:
+    """Every notebook-05 claim that reads the comparison's rows: {claim id: measured numbers}."""
+    out = {f"05-{m}-quality": peft_quality(rows, n_items, m) for m in SOURCE_QUALITY}
+    return out | {"05-qlora-matches-lora": qlora_vs_lora(rows, n_items)}
+
+
+def _stored_peft(profile: Profile) -> dict[str, Stored]:
+    if not profile.peft_learning_rates and not _sweep_path(profile).exists():
+        return {}  # its learning rates come from a sweep not made yet, so no comparison can have run
+    experiment = peft_comparison.experiment(profile)
+    if not results_path(experiment.key).exists():
+        return {}
+    record = load_runs(experiment.name, experiment.key)
+    n_items = len(peft_comparison.comparison_data(profile)[1])
+    source = f"{results_path(experiment.key).name}, {brief(record)}"
+    return {claim: Stored(measured, source) for claim, measured in peft_measurements(record["rows"], n_items).items()}
+
+
+def _sweep_path(profile: Profile):
+    return RESULTS_DIR / f"peft_lr_sweep_{profile.name}.json"
+
+
+def _stored_sweep(profile: Profile) -> dict[str, Stored]:
+    if not _sweep_path(profile).exists():
+        return {}
+    sweep = peft_comparison.load_sweep(profile.name)
+    if not {"lora", "full"} <= set(sweep["best"]):
+        return {}  # the claim compares the two: a sweep that has not reached both yet measures nothing
+    return {"05-lora-learning-rate": Stored({"best": sweep["best"]}, f"{_sweep_path(profile).name}, {brief(sweep)}")}
+
+
+# Where each profile's stored numbers come from, per experiment (each returns {} while its file is not made yet).
+STORED_SOURCES: tuple[Callable[[Profile], dict[str, Stored]], ...] = (_stored_peft, _stored_sweep)
+
+
+@cache
+def stored(profile_name: str) -> dict[str, Stored]:
+    """{claim id: Stored} for every claim a profile's stored references measure (read once per process);
+    a stale reference is an error (ftlab.core.provenance), a missing one measures nothing."""
+    profile = for_this_machine(PROFILES[profile_name])
+    found: dict[str, Stored] = {}
+    for source in STORED_SOURCES:
+        found |= source(profile)
+    unknown = set(found) - set(CLAIMS)
+    assert not unknown, f"stored measurements for claims the registry does not hold: {sorted(unknown)}"
+    return found
+
+
+def stored_line(claim_id: str, profile_name: str) -> str:
+    """The claim judged at `profile_name`'s scale from its stored references, checked against the registry
+    (a verdict other than the expected one raises ClaimMismatch), as one indented line; or what is missing."""
+    label = f"at {scale_label(profile_name)} ({profile_name}"
+    if claim_id not in stored(profile_name):
+        if claim_id in SAME_ON_EVERY_PROFILE:
+            return f"    {label}): {SAME_ON_EVERY_PROFILE[claim_id]} — computed from the same figures at every scale"
+        return f"    {label}): not measured at this scale yet"
+    entry = stored(profile_name)[claim_id]
+    line = check(claim_id, profile_name, **entry.measured).removeprefix(f"CLAIM {claim_id}: ")
+    return f"    {label}, stored: {entry.source}): {line}"
+
+
+def judgement_at(claim_id: str, profile_name: str) -> Judgement | None:
+    """The verdict a profile's stored references give for a claim; None where they measure nothing for it."""
+    entry = stored(profile_name).get(claim_id)
+    return None if entry is None else get(claim_id).judge(**entry.measured)

@@ -1,0 +1,69 @@
+"""Every verdict at two scales (ftlab.course.verdicts): the verdicts a profile's stored references give are the
+registry's, without training anything; no verdict is recorded for a scale without the numbers behind it; README's
+claims table is the registry's; a verdict that differs between the scales is named in its notebook's prose."""
+import json
+from dataclasses import replace
+
+import pytest
+
+from ftlab.core import claims
+from ftlab.core.paths import REPO_ROOT
+from ftlab.course import verdicts
+from ftlab.tools import claims_table
+
+
+@pytest.mark.parametrize("profile", verdicts.SCALES)
+def test_every_stored_measurement_gives_the_verdict_the_registry_expects(profile):
+    found = verdicts.stored(profile)
+    for claim_id, entry in found.items():
+        judgement, expected = claims.judge(claim_id, profile, **entry.measured)
+        assert expected is not None, (f"{claim_id}: the {profile} profile's references measure it ({entry.source}) "
+                                      f"but the registry records no verdict for {profile}: {judgement}")
+        assert judgement.verdict == expected, (f"{claim_id} at {profile}: its stored numbers ({entry.source}) give "
+                                               f"'{judgement.verdict}', the registry expects '{expected}': "
+                                               f"{judgement.evidence}")
+
+
+def test_the_tiny_references_measure_notebook_05s_claims():
+    """The references a notebook reads are judged too, not only the smol ones (six claims from seeds_05 and the
+    sweep), so a re-made tiny reference that flips a verdict fails here before any notebook runs."""
+    assert {f"05-{m}-quality" for m in claims.SOURCE_QUALITY} | {"05-qlora-matches-lora", "05-lora-learning-rate"} \
+        <= set(verdicts.stored("tiny"))
+
+
+def test_no_smol_verdict_is_recorded_without_a_stored_reference_behind_it():
+    backed = set(verdicts.stored("smol")) | set(claims.SAME_ON_EVERY_PROFILE)
+    recorded = set(claims.EXPECTED.get("smol", {}))
+    assert recorded <= backed, f"smol verdicts with no stored numbers: {sorted(recorded - backed)}"
+
+
+def test_a_verdict_at_the_other_scale_that_differs_from_the_registry_stops_the_claim(monkeypatch):
+    claim_id = "05-lora-learning-rate"
+    real = claims.CLAIMS[claim_id]
+    flipped = {**real.expected, "tiny": "depends" if real.expected["tiny"] != "depends" else "held"}
+    monkeypatch.setitem(claims.CLAIMS, claim_id, replace(real, expected=flipped))
+    with pytest.raises(claims.ClaimMismatch, match=f"{claim_id}.*tiny profile"):
+        verdicts.stored_line(claim_id, "tiny")
+
+
+def test_the_other_scale_line_names_its_reference_and_its_provenance():
+    line = verdicts.stored_line("05-lora-learning-rate", "tiny")
+    sweep = json.loads((REPO_ROOT / "bench" / "results" / "peft_lr_sweep_tiny.json").read_text())["provenance"]
+    assert line.startswith(f"    at 3.4 M (tiny, stored: peft_lr_sweep_tiny.json, {sweep['date'][:10]}, commit "
+                           f"{sweep['commit'][:7]}")
+    assert f"): {claims.CLAIMS['05-lora-learning-rate'].expected['tiny']} — LoRA's best rate" in line
+    assert verdicts.stored_line("01-assistant-only-loss", "smol") == "    at 135 M (smol): not measured at this scale yet"
+
+
+def test_the_readme_claims_table_is_the_registrys():
+    assert claims_table.readme_table() == claims_table.markdown(), \
+        "README.md's claims table is out of date: run `python -m ftlab claims --readme`"
+
+
+def test_a_verdict_that_differs_between_the_scales_is_named_in_its_notebook():
+    for claim_id in claims_table.differing():
+        claim = claims.get(claim_id)
+        book = next((REPO_ROOT / "notebooks").glob(f"{claim.notebook}_*.ipynb"))
+        prose = "".join("".join(c["source"]) for c in json.loads(book.read_text())["cells"]
+                        if c["cell_type"] == "markdown")
+        assert claim_id in prose, f"{claim_id} differs between the scales; {book.name}'s prose must say so"
