@@ -1,9 +1,12 @@
 """What the runs on this machine cost, from the run cards they wrote (runs/<name>-seed<N>-<date>/runcard.json):
 per profile and run name, how many runs, the median training time and tokens/s, and the device. It sizes the
 stored references of a profile before they are made (how long would the smol seeds of notebook 05 take?).
+`--stored` reads the same figures from the rows of the committed seed references instead
+(bench/results/seeds_*.json), which outlive the run folders a fresh clone does not have.
 
     python bench/run_times.py                      # every run card under runs/ (FTLAB_RUNS)
     python bench/run_times.py --profile smol --since 2026-12-02
+    python bench/run_times.py --stored --profile smol
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ftlab.core.paths import runs_dir
+from ftlab.core.provenance import RESULTS_DIR
 
 NAME = re.compile(r"^(?P<name>.+)-seed\d+-\d{8}-\d{6}$")  # ftlab.core.runcard's folder names
 
@@ -33,6 +37,24 @@ def cards(root: Path, profile: str | None, since: str | None) -> list[dict]:
         if since and str(card.get("created", ""))[:10] < since:
             continue
         found.append({**card, "name": match["name"]})
+    return found
+
+
+def stored_rows(results: Path, profile: str | None) -> list[dict]:
+    """The timed rows of the seed references under `results`, shaped like run cards: name = experiment-arm,
+    device = the hardware their provenance names; rows without a training time are left out."""
+    found = []
+    for path in sorted(results.glob("seeds_*.json")):
+        record = json.loads(path.read_text())
+        key, hardware = record["key"], record["provenance"].get("hardware")
+        if profile and key["profile"] != profile:
+            continue
+        for row in record["rows"]:
+            if "wall_time_s" in row and "tokens_per_s" in row:
+                arm = row.get("arm") or row.get("method") or "run"
+                found.append({"profile": key["profile"], "name": f"{key['experiment']}-{arm}",
+                              "wall_time_s": row["wall_time_s"], "tokens_per_s": row["tokens_per_s"],
+                              "device": hardware})
     return found
 
 
@@ -54,8 +76,12 @@ def main(argv=None) -> None:
     parser.add_argument("--profile", help="only this profile's runs")
     parser.add_argument("--since", help="only runs created on or after this date (YYYY-MM-DD)")
     parser.add_argument("--runs", type=Path, default=None, help="the runs folder (default: FTLAB_RUNS or runs/)")
+    parser.add_argument("--stored", action="store_true", help="read the committed seed references, not run cards")
     args = parser.parse_args(argv)
-    found = cards(args.runs or runs_dir(), args.profile, args.since)
+    if args.stored:
+        found = stored_rows(RESULTS_DIR, args.profile)
+    else:
+        found = cards(args.runs or runs_dir(), args.profile, args.since)
     if not found:
         print("no run cards match")
         return

@@ -17,9 +17,7 @@ from ftlab.core.claims import (
     CLAIMS,
     SAME_ON_EVERY_PROFILE,
     SOURCE_QUALITY,
-    Judgement,
     check,
-    get,
 )
 from ftlab.core.memory import ModelShape
 from ftlab.core.profiles import PROFILES, Profile, for_this_machine
@@ -136,8 +134,3 @@ def stored_line(claim_id: str, profile_name: str) -> str:
     line = check(claim_id, profile_name, **entry.measured).removeprefix(f"CLAIM {claim_id}: ")
     return f"    {label}, stored: {entry.source}): {line}"
 
-
-def judgement_at(claim_id: str, profile_name: str) -> Judgement | None:
-    """The verdict a profile's stored references give for a claim; None where they measure nothing for it."""
-    entry = stored(profile_name).get(claim_id)
-    return None if entry is None else get(claim_id).judge(**entry.measured)

@@ -26,3 +26,17 @@ def test_runs_are_grouped_by_profile_and_name_with_their_medians(tmp_path):
     assert [ln.split()[:5] for ln in lines[1:]] == [["smol", "05-sweep-lora", "3", "200", "30"],
                                                     ["tiny", "05-lora", "1", "5", "900"]]
     assert len(run_times.cards(tmp_path, "tiny", None)) == 2
+
+
+def test_stored_references_are_read_as_runs_per_experiment_and_arm(tmp_path):
+    def reference(name, profile, rows):
+        (tmp_path / name).write_text(json.dumps({"key": {"experiment": "05-peft", "profile": profile},
+                                                 "provenance": {"hardware": "CPU X"}, "rows": rows}))
+    reference("seeds_05-peft_smol_fp32.json", "smol", [
+        {"arm": "lora", "wall_time_s": 60, "tokens_per_s": 110}, {"arm": "lora", "wall_time_s": 64, "tokens_per_s": 100},
+        {"arm": "full", "wall_time_s": 125, "tokens_per_s": 56}, {"arm": "full", "accuracy": 0.4}])
+    reference("seeds_05-peft_tiny_fp32.json", "tiny", [{"arm": "lora", "wall_time_s": 5, "tokens_per_s": 900}])
+    lines = run_times.table(run_times.stored_rows(tmp_path, "smol"))
+    assert [ln.split()[:5] for ln in lines[1:]] == [["smol", "05-peft-full", "1", "125", "56"],
+                                                    ["smol", "05-peft-lora", "2", "62", "105"]]
+    assert lines[1].endswith("CPU X")
