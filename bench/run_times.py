@@ -83,7 +83,7 @@ def main(argv=None) -> None:
     else:
         found = cards(args.runs or runs_dir(), args.profile, args.since)
     if not found:
-        print("no run cards match")
+        print("no stored runs match" if args.stored else "no run cards match")
         return
     print("\n".join(table(found)))
 

@@ -120,7 +120,7 @@ def test_notebooks_judge_claims_only_through_the_registry():
         assert not typed, f"{path.name} types a verdict: {typed}"
         used |= set(re.findall(r"notebook\.claim\(\s*\"([^\"]+)\"", code))
         if "peft_measurements(" in code:  # notebook 05 judges every claim the function measures, in a loop
-            rows = [{"method": m, "accuracy": 0.5, "total": 10} for m in (*claims.SOURCE_QUALITY, "qlora", "full")]
+            rows = [{"method": m, "accuracy": 0.5, "total": 10} for m in (*claims.SOURCE_QUALITY, "full")]
             used |= set(peft_measurements(rows, 10))
         if "j[\"claim\"].claim_id" in code:
             used |= {c.claim_id for c in SOURCE_CLAIMS}
