@@ -70,9 +70,10 @@ def output_path(profile) -> Path:
 
 
 def certify(path: Path) -> dict:
-    """Re-run seed 0 of the 1k arms; record today's fingerprint if every number matches (else raise)."""
-    profile = active()
+    """Re-run seed 0 of the 1k arms on the profile the file was made for; record today's fingerprint if every
+    number matches (else raise)."""
     saved = json.loads(path.read_text())
+    profile = active(saved["profile"])
     arms, test, steps, settings = experiment(profile)
     if saved.get("settings") != settings:
         raise SystemExit(f"{path.name}: made with other settings; remake it with `{reference_for(path).remake}`")

@@ -41,9 +41,10 @@ def sweep_data(profile) -> tuple[list[dict], list[dict]]:
 
 
 def certify(path: Path) -> dict:
-    """Re-run each of CERTIFY_METHODS at its best rate; record today's fingerprint if every loss matches."""
-    profile = active()
+    """Re-run each of CERTIFY_METHODS at its best rate, on the profile the file was made for (not the active one);
+    record today's fingerprint if every loss matches."""
     saved = json.loads(path.read_text())
+    profile = active(saved["profile"])
     train, val = sweep_data(profile)
     as_rows = lambda get: [{"arm": m, "seed": saved["seed"], "loss": get(m)} for m in CERTIFY_METHODS]  # noqa: E731
     stored = as_rows(lambda m: saved["losses"][m][f"{saved['best'][m]:g}"])

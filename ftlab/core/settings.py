@@ -215,7 +215,8 @@ class ForgettingSettings:
     """Sizes and knobs of notebook 03's experiment; each arm changes one thing from plain full fine-tuning."""
 
     steps: int = 60  # SFT steps of every arm but `short`
-    learning_rate: float | None = None  # full fine-tuning's rate; None: the profile's SFT rate
+    learning_rate: float | None = None  # full fine-tuning's rate; None: full's rate in the profile's sweep
+    # (ftlab.core.lr_sweeps), else its SFT rate
     batch_size: int | None = None  # None: the profile's SFT batch
     lora_learning_rate: float | None = None  # None: the profile's LoRA rate (bench/peft_lr_sweep.py)
     low_lr_factor: float = 0.1  # the `low_lr` arm trains 10x slower
@@ -228,6 +229,7 @@ class ForgettingSettings:
     fisher_batch_size: int = 8
     eval_blocks: int = EVAL_BLOCKS
     probe_size: int = 100  # probe questions
+    curve_every: int = 2  # steps between the points of plain full fine-tuning's forgetting curve
     probe_seed: int = 0
     task_rows: int = 800  # SQL training rows (steps x batch needs no more than this for one pass)
     test_rows: int = 64  # SQL rows whose response loss is the task metric

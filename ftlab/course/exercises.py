@@ -9,11 +9,10 @@ Every numeric answer is computed by ftlab when it is checked (memory predictor, 
 
 from __future__ import annotations
 
-import json
 from types import SimpleNamespace
 
+from ftlab.core.lr_sweeps import load_sweep
 from ftlab.core.memory import estimate
-from ftlab.core.paths import REPO_ROOT
 from ftlab.core.profiles import active
 from ftlab.core.settings import TrainSetup
 from ftlab.core.stages import sft_tokens, training_flops
@@ -31,7 +30,6 @@ GIB = 2**30
 # GPU in bf16 with AdamW.
 
 
-SWEEP_FILE = REPO_ROOT / "bench" / "results" / "peft_lr_sweep_tiny.json"
 
 
 def _setup(method: str):
@@ -50,8 +48,9 @@ def static_full_gb() -> float:
 
 
 def best_learning_rates() -> dict[str, float]:
-    """The learning rate with the lowest validation loss per method, from bench/peft_lr_sweep.py's stored run."""
-    return json.loads(SWEEP_FILE.read_text())["best"]
+    """The learning rate with the lowest validation loss per method, from the active profile's stored sweep
+    (bench/peft_lr_sweep.py), the one notebook 05 shows."""
+    return load_sweep(active().name)["best"]
 
 
 def lora_to_full_lr_ratio() -> float:
@@ -244,8 +243,8 @@ nb05 = SimpleNamespace(
     lr_ratio=Question(
         name="lr_ratio (practice question 2)",
         prompt="LoRA is trained with a higher learning rate than full fine-tuning (the source text: 1e-4 to 3e-4 vs "
-               "1e-5 to 5e-5). In the stored sweep (bench/results/peft_lr_sweep_tiny.json), how many times larger is "
-               "LoRA's best learning rate than full fine-tuning's?",
+               "1e-5 to 5e-5). In the stored sweep shown above (bench/results/peft_lr_sweep_<profile>.json), how many "
+               "times larger is LoRA's best learning rate than full fine-tuning's?",
         expected=lora_to_full_lr_ratio,
         hint_text="`ftlab.course.exercises.best_learning_rates()` reads the sweep's 'best' entries.",
         solution_text="{expected}x. LoRA's update B·A starts at zero and has few parameters, so it needs larger steps "

@@ -19,11 +19,14 @@ from ftlab.core.claims import (
     SOURCE_QUALITY,
     check,
 )
+from ftlab.core.course_data import course_data
+from ftlab.core.lr_sweeps import load_sweep, sweep_file
 from ftlab.core.memory import ModelShape
 from ftlab.core.profiles import PROFILES, Profile, for_this_machine
 from ftlab.core.provenance import RESULTS_DIR
 from ftlab.core.seedstore import load_runs, results_path
-from ftlab.lessons import peft_comparison
+from ftlab.core.settings import ForgettingSettings
+from ftlab.lessons import forgetting, peft_comparison, sft
 
 # The two scales every verdict is read at: the live default, and the real model beside it.
 SCALES = ("tiny", "smol")
@@ -58,15 +61,91 @@ def other_scale(profile_name: str) -> str | None:
     return SCALES[1 - SCALES.index(profile_name)]
 
 
+# --- notebook 01: the numbers its claims read, from rows of `sft.sft_experiment` (arm per row) ----------------
+
+def sft_measurements(rows: Sequence[dict], n_items: int, n_per_task: int, tuned_lr: float) -> dict[str, dict]:
+    """Every notebook-01 claim, from the base row and the trained arms' rows per seed: {claim id: measured}."""
+    base = next(r for r in rows if r["arm"] == sft.BASE_ARM)
+
+    def arm(name: str, key: str = "accuracy") -> list:
+        return [r[key] for r in rows if r["arm"] == name]
+    tasks = [t for t in base["reworded_scores"] if t != "overall"]
+    return {
+        "01-sft-instruction-following": {
+            "base_seen": base["accuracy"], "after_seen": arm("assistant-only"),
+            "base_reworded": {t: base["reworded_scores"][t]["accuracy"] for t in tasks},
+            "after_reworded": {t: [s[t]["accuracy"] for s in arm("assistant-only", "reworded_scores")] for t in tasks},
+            "n_items": n_items, "n_per_task": n_per_task},
+        "01-sft-recipe-lr": {"recipe": arm("recipe-lr"), "tuned": arm("assistant-only"), "n_items": n_items,
+                             "recipe_lr": sft.RECIPE_LR, "tuned_lr": tuned_lr, "parameters": base["parameters"]},
+        "01-assistant-only-loss": {"assistant_only": arm("assistant-only"), "whole_sequence": arm("whole-sequence"),
+                                   "n_items": n_items},
+    }
+
+
+def _stored_rows(profile: Profile, experiment, arms: Sequence[str]) -> tuple[list[dict], str] | None:
+    """A stored experiment's rows and where they come from (file and provenance); None while the file is not
+    made yet; an error naming the command when it lacks some of `arms` (made before they existed)."""
+    path = results_path(experiment.key)
+    if not path.exists():
+        return None
+    record = load_runs(experiment.name, experiment.key)
+    missing = set(arms) - {r["arm"] for r in record["rows"]}
+    if missing:
+        raise ValueError(f"{path.name} lacks the arms {sorted(missing)}: run "
+                         f"`FTLAB_PROFILE={profile.name} python bench/stored_seeds.py {experiment.name}`")
+    return record["rows"], f"{path.name}, {brief(record)}"
+
+
+def _stored_sft(profile: Profile) -> dict[str, Stored]:
+    found = _stored_rows(profile, sft.experiment(profile), sft.ARMS)
+    if found is None:
+        return {}
+    rows, source = found
+    measured = sft_measurements(rows, len(course_data(profile)[2]), profile.eval_per_task, profile.sft.learning_rate)
+    return {claim: Stored(numbers, source) for claim, numbers in measured.items()}
+
+
+# --- notebook 03: the numbers its claims read, from rows of `forgetting.mitigation_experiment` (arm per row) ----
+
+def forgetting_measurements(rows: Sequence[dict], fs: ForgettingSettings) -> dict[str, dict]:
+    """Every notebook-03 claim, from the base row, the SQL arms' rows and the instruction-SFT rows per seed:
+    {claim id: measured}."""
+    base = next(r for r in rows if r["arm"] == forgetting.BASE_ARM)
+    stats = forgetting.arm_statistics({a: [r for r in rows if r["arm"] == a] for a in forgetting.ARMS}, base)
+
+    def rise(arm: str) -> list[float]:
+        return [forgetting.forgetting(base, r)["loss_rise"] for r in rows if r["arm"] == arm]
+    scores = {arm: forgetting.mitigation_score(stats, arm)[2] for arm in forgetting.ARMS[1:]}
+    return {
+        "03-narrow-finetuning-forgets": {"rise": rise("full"),
+                                         "what": f"{fs.steps} steps of SQL-only full fine-tuning"},
+        "03-lora-forgets-less": {"lora_rise": rise("lora"), "full_rise": rise("full"),
+                                 "kept_gain": forgetting.mitigation_score(stats, "lora")[1]},
+        "03-mitigation-stars": {"scores": scores, "stars": {a: forgetting.STARS[a] for a in scores}},
+        "03-alignment-tax": {"rise": rise(forgetting.TAX_ARM),
+                             "what": f"instruction SFT at the same budget ({fs.steps} steps x {fs.batch_size})"},
+    }
+
+
+def _stored_forgetting(profile: Profile) -> dict[str, Stored]:
+    found = _stored_rows(profile, forgetting.experiment(profile), forgetting.EXPERIMENT_ARMS)
+    if found is None:
+        return {}
+    rows, source = found
+    return {claim: Stored(numbers, source)
+            for claim, numbers in forgetting_measurements(rows, profile.forgetting).items()}
+
+
 # --- notebook 05: the numbers its claims read, from rows of `peft_comparison.run_method` -----------------------
 
-def peft_quality(rows: Sequence[dict], n_items: int, method: str, note: str = "") -> dict:
+def peft_quality(rows: Sequence[dict], n_items: int, method: str) -> dict:
     """05-<method>-quality: the method's and full fine-tuning's exact match per seed, the test size, the model's
     parameter count."""
     per_seed = {m: [r["accuracy"] for r in rows if r["method"] == m] for m in (method, "full")}
     total = next(r["total"] for r in rows if r["method"] == "full")
     return {"method": per_seed[method], "full": per_seed["full"], "n_items": n_items, "name": method,
-            "parameters": total, "note": note}
+            "parameters": total}
 
 
 def qlora_vs_lora(rows: Sequence[dict], n_items: int) -> dict:
@@ -93,20 +172,21 @@ def _stored_peft(profile: Profile) -> dict[str, Stored]:
 
 
 def _sweep_path(profile: Profile):
-    return RESULTS_DIR / f"peft_lr_sweep_{profile.name}.json"
+    return RESULTS_DIR / sweep_file(profile.name)
 
 
 def _stored_sweep(profile: Profile) -> dict[str, Stored]:
     if not _sweep_path(profile).exists():
         return {}
-    sweep = peft_comparison.load_sweep(profile.name)
+    sweep = load_sweep(profile.name)
     if not {"lora", "full"} <= set(sweep["best"]):
         return {}  # the claim compares the two: a sweep that has not reached both yet measures nothing
     return {"05-lora-learning-rate": Stored({"best": sweep["best"]}, f"{_sweep_path(profile).name}, {brief(sweep)}")}
 
 
 # Where each profile's stored numbers come from, per experiment (each returns {} while its file is not made yet).
-STORED_SOURCES: tuple[Callable[[Profile], dict[str, Stored]], ...] = (_stored_peft, _stored_sweep)
+STORED_SOURCES: tuple[Callable[[Profile], dict[str, Stored]], ...] = (_stored_sft, _stored_forgetting, _stored_peft,
+                                                                     _stored_sweep)
 
 
 @cache

@@ -21,6 +21,7 @@ import math
 import random
 import time
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -38,6 +39,8 @@ from ftlab.core.general_ability import (
     general_eval_docs,
     general_probe,
 )
+from ftlab.core.instructions import load_instructions
+from ftlab.core.lr_sweeps import learning_rates
 from ftlab.core.models import load
 from ftlab.core.paths import new_run_dir
 from ftlab.core.profiles import Profile
@@ -46,9 +49,14 @@ from ftlab.core.seedstore import Experiment, settings_key
 from ftlab.core.settings import EVAL_BLOCKS, ForgettingSettings
 from ftlab.core.speed.tokencache import templated
 from ftlab.core.sql import load_domain
+from ftlab.core.stats import mean_std
 from ftlab.core.train import FtlabSFTTrainer, SFTResult, fine_tune_and_score, sft_config, to_dataset, trained_model
 
 ARMS = ("full", "lora", "replay", "ewc", "low_lr", "short")  # plain full fine-tuning, then the five mitigations
+# The experiment's other arms: the untrained base every rise is measured from, and instruction SFT at the same
+# budget (the alignment tax: does fine-tuning on instructions rather than SQL forget too?)
+BASE_ARM, TAX_ARM = "base", "instructions"
+EXPERIMENT_ARMS = (BASE_ARM, *ARMS, TAX_ARM)
 
 
 STARS = {"lora": 4, "replay": 4, "ewc": 3, "low_lr": 2, "short": 2}  # the source text's ratings of the mitigations
@@ -266,13 +274,16 @@ def run_ewc_sft(model, tokenizer, train_rows: list[dict], settings, out_dir: Pat
 
 
 def arm_overrides(profile: Profile, arm: str, fs: ForgettingSettings) -> dict:
-    """The SFT settings an arm changes from the profile's: steps and learning rate (and the batch, when set)."""
+    """The SFT settings an arm changes from the profile's: steps and learning rate (and the batch, when set).
+    Full fine-tuning and LoRA train at their best rates in the profile's sweep (ftlab.core.lr_sweeps) unless
+    the forgetting settings name one."""
     if arm not in ARMS:
         raise ValueError(f"unknown arm {arm!r}; expected one of {', '.join(ARMS)}")
-    lr = fs.learning_rate or profile.sft.learning_rate
+    rates = learning_rates(profile)
+    lr = fs.learning_rate or rates.get("full", profile.sft.learning_rate)
     steps = fs.steps
     if arm == "lora":
-        lr = fs.lora_learning_rate or profile.peft_learning_rates.get("lora", lr)
+        lr = fs.lora_learning_rate or rates["lora"]
     elif arm == "low_lr":
         lr = lr * fs.low_lr_factor
     elif arm == "short":
@@ -318,6 +329,26 @@ def run_arm(profile: Profile, arm: str, seed: int, fs: ForgettingSettings = Forg
             "cpu_s": time.process_time() - cpu_start}
 
 
+def base_arm(profile: Profile, test_rows: list[dict], kit: GeneralEval) -> dict:
+    """The untrained base, measured as every arm is: general loss, probe accuracy, SQL response loss."""
+    model, tokenizer = load(profile.model, device=pick_device())
+    return {**kit.measure(model, tokenizer), "task_loss": response_loss(model, tokenizer, test_rows)}
+
+
+def instruction_rows(profile: Profile, fs: ForgettingSettings) -> list[dict]:
+    """The alignment-tax arm's training rows: the profile's instruction tasks, as many rows as the SQL arms get."""
+    return load_instructions("train", profile.sft_tasks, limit_per_task=fs.task_rows // len(profile.sft_tasks))
+
+
+def tax_arm(profile: Profile, seed: int, fs: ForgettingSettings, test_rows: list[dict], kit: GeneralEval) -> dict:
+    """Instruction SFT with full fine-tuning's budget and rate (`arm_overrides`), measured as the SQL arms are."""
+    rows = instruction_rows(profile, fs)
+    out = fine_tune_and_score(profile, rows, None, test_rows, seed, name="03-instructions", generate=False,
+                              **arm_overrides(profile, "full", fs))
+    return {**kit.measure(out["model"], out["tokenizer"]), "task_loss": out["response_loss"],
+            "train_s": out["wall_time_s"]}
+
+
 def forgetting(base: dict, after: dict) -> dict:
     """How much worse `after` is than `base`: general-loss rise (nats/token) and probe-accuracy drop."""
     return {"loss_rise": after["general_loss"] - base["general_loss"],
@@ -325,16 +356,41 @@ def forgetting(base: dict, after: dict) -> dict:
             "perplexity_ratio": math.exp(after["general_loss"] - base["general_loss"])}
 
 
-def mitigation_experiment(profile: Profile, fs: ForgettingSettings, task_rows: list[dict], test_rows: list[dict], kit: GeneralEval):
-    """Notebook 03's experiment (ftlab.core.seedstore): every arm, one `run_arm` per (arm, seed); plain full
-    fine-tuning also records its forgetting curve. Live and stored twins must agree within 0.01 nats of general
-    loss, 0.02 nats of SQL loss and 2 probe answers in 100."""
+def arm_statistics(runs: dict[str, list[dict]], base: dict) -> dict[str, dict[str, tuple[float, float]]]:
+    """{arm: {"task gain", "general-loss rise", "probe drop": (mean, sd over seeds)}} from each arm's runs and the
+    base's measurement (task gain: the fall of SQL response loss)."""
+    return {arm: {"task gain": mean_std([base["task_loss"] - r["task_loss"] for r in rs]),
+                  "general-loss rise": mean_std([forgetting(base, r)["loss_rise"] for r in rs]),
+                  "probe drop": mean_std([forgetting(base, r)["probe_drop"] for r in rs])}
+            for arm, rs in runs.items()}
+
+
+def mitigation_score(stats: dict[str, dict[str, tuple[float, float]]], arm: str) -> tuple[float, float, float]:
+    """(share of full fine-tuning's forgetting the arm avoided, share of its task gain the arm kept, their
+    product): one number per mitigation to set beside the source text's stars."""
+    avoided = 1 - stats[arm]["general-loss rise"][0] / stats["full"]["general-loss rise"][0]
+    kept = stats[arm]["task gain"][0] / stats["full"]["task gain"][0]
+    return avoided, kept, avoided * kept
+
+
+def mitigation_experiment(profile: Profile, fs: ForgettingSettings, task_rows: list[dict], test_rows: list[dict],
+                          kit: GeneralEval | None, arms: tuple[str, ...] = EXPERIMENT_ARMS):
+    """Notebook 03's experiment (ftlab.core.seedstore): the base measured (`base_arm`), one `run_arm` per SQL
+    (arm, seed), plain full fine-tuning with its forgetting curve, and instruction SFT (`tax_arm`). Live and stored
+    twins must agree within 0.01 nats of general loss, 0.02 nats of SQL loss and 2 probe answers in 100."""
     def run(arm: str, seed: int) -> dict:
-        return run_arm(profile, arm, seed, fs, task_rows, test_rows, kit, curve_every=2 if arm == "full" else 0)
+        measuring = kit or measuring_kit(profile.model, fs)
+        if arm == BASE_ARM:
+            return base_arm(profile, test_rows, measuring)
+        if arm == TAX_ARM:
+            return tax_arm(profile, seed, fs, test_rows, measuring)
+        return run_arm(profile, arm, seed, fs, task_rows, test_rows, measuring,
+                       curve_every=fs.curve_every if arm == "full" else 0)
 
     inputs = {"forgetting": settings_key(fs), "sft": settings_key(profile.sft), "peft": settings_key(profile.peft),
-              "lora_lr": profile.peft_learning_rates.get("lora"), "task_rows": task_rows, "test_rows": test_rows}
-    return Experiment("03-forgetting", profile, ARMS, run, inputs,
+              "arms": {arm: arm_overrides(profile, arm, fs) for arm in ARMS}, "task_rows": task_rows,
+              "test_rows": test_rows}
+    return Experiment("03-forgetting", profile, arms, run, inputs,
                       tolerance={"general_loss": 0.01, "task_loss": 0.02, "probe_accuracy": 0.02})
 
 
@@ -343,8 +399,14 @@ def experiment_data(fs: ForgettingSettings) -> tuple[list[dict], list[dict]]:
     return load_domain("train")[:fs.task_rows], load_domain("test_unseen_phrasings")[:fs.test_rows]
 
 
+@cache
+def measuring_kit(model_name: str, fs: ForgettingSettings) -> GeneralEval:
+    """The general-ability kit for a model's tokenizer, built once per process (it tokenizes the held-out text)."""
+    _, tokenizer = load(model_name)
+    return GeneralEval.build(tokenizer, fs)
+
+
 def experiment(profile: Profile) -> Experiment:
-    """`mitigation_experiment` as notebook 03 builds it, from the profile alone (bench/stored_seeds.py)."""
-    _, tokenizer = load(profile.model)
-    return mitigation_experiment(profile, profile.forgetting, *experiment_data(profile.forgetting),
-                      GeneralEval.build(tokenizer, profile.forgetting))
+    """`mitigation_experiment` as notebook 03 builds it, from the profile alone (bench/stored_seeds.py); its kit
+    is built when the first run needs it, so reading the stored reference's key loads no model."""
+    return mitigation_experiment(profile, profile.forgetting, *experiment_data(profile.forgetting), kit=None)

@@ -4,6 +4,7 @@ takes to deploy (trainable parameters, file size on disk, generation latency, me
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -14,10 +15,10 @@ from ftlab.core.bottleneck import save_adapters
 from ftlab.core.course_data import course_data
 from ftlab.core.evaluate import chat_prompts
 from ftlab.core.jsonl import update_json
+from ftlab.core.lr_sweeps import learning_rates
 from ftlab.core.peft_methods import trainable_parameters
 from ftlab.core.profiles import Profile
-from ftlab.core.provenance import changes, fingerprint, reference_for, stamp
-from ftlab.core.provenance import load as load_reference
+from ftlab.core.provenance import changes, stamp
 from ftlab.core.seedstore import Experiment, settings_key
 from ftlab.core.stats import mean_std
 from ftlab.core.train import fine_tune_and_score
@@ -144,14 +145,6 @@ def comparison(profile: Profile, train: list[dict], test: list[dict], keep_model
                       tolerance={"accuracy": 0.01, "response_loss": 0.02})
 
 
-def learning_rates(profile: Profile) -> dict[str, float]:
-    """Each method's learning rate: the profile's `peft_learning_rates`, or where it names none (smol), the
-    winners of its stored sweep (bench/results/peft_lr_sweep_<profile>.json), read from there, never copied."""
-    if profile.peft_learning_rates:
-        return dict(profile.peft_learning_rates)
-    return {method: float(rate) for method, rate in load_sweep(profile.name)["best"].items()}
-
-
 def experiment(profile: Profile) -> Experiment:
     """`comparison` on `comparison_data`, keeping no models: what bench/stored_seeds.py stores."""
     return comparison(profile, *comparison_data(profile), keep_models=False)
@@ -225,18 +218,10 @@ def _next_rate(losses: dict[str, float], grid: list[float]) -> list[float]:
 
 def _ladder(rate: float, up: bool) -> float:
     """The neighbour of `rate` on the ladder ..., 1e-3, 3e-3, 1e-2, 3e-2, ... (up or down)."""
-    import math
-
     exponent = math.floor(math.log10(rate) + 1e-9)
     rungs = [m * 10.0 ** e for e in (exponent - 1, exponent, exponent + 1) for m in (1, 3)]
     i = min(range(len(rungs)), key=lambda k: abs(math.log(rungs[k] / rate)))
     return float(f"{rungs[i + 1 if up else i - 1]:.3g}")
-
-
-def load_sweep(profile_name: str) -> dict:
-    """The committed learning-rate sweep for a profile (bench/peft_lr_sweep.py writes it), refused when missing
-    or stale (`ftlab.core.provenance.load`)."""
-    return load_reference(f"peft_lr_sweep_{profile_name}.json")
 
 
 def summarise(rows: list[dict], keys: tuple[str, ...]) -> dict[str, dict[str, tuple[float, float]]]:

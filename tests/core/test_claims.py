@@ -8,7 +8,8 @@ import pytest
 
 from ftlab.core import claims, stats
 from ftlab.core.claims import CLAIMS, ClaimMismatch, check
-from ftlab.course.verdicts import peft_measurements
+from ftlab.core.settings import ForgettingSettings
+from ftlab.course.verdicts import forgetting_measurements, peft_measurements, sft_measurements
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -122,6 +123,16 @@ def test_notebooks_judge_claims_only_through_the_registry():
         if "peft_measurements(" in code:  # notebook 05 judges every claim the function measures, in a loop
             rows = [{"method": m, "accuracy": 0.5, "total": 10} for m in (*claims.SOURCE_QUALITY, "full")]
             used |= set(peft_measurements(rows, 10))
+        if "sft_measurements(" in code:  # notebook 01 judges every claim the function measures, in a loop
+            scores = {"a": {"accuracy": 0.5}, "overall": {"accuracy": 0.5}}
+            rows = [{"arm": arm, "accuracy": 0.5, "reworded_scores": scores, "parameters": 10}
+                    for arm in ("base", "assistant-only", "whole-sequence", "recipe-lr")]
+            used |= set(sft_measurements(rows, 10, 10, 1e-3))
+        if "forgetting_measurements(" in code:  # notebook 03 likewise
+            rows = [{"arm": arm, "general_loss": 1.0 + i / 10, "probe_accuracy": 0.5, "task_loss": 2.0 - i / 10}
+                    for i, arm in enumerate(("base", "full", "lora", "replay", "ewc", "low_lr", "short",
+                                             "instructions"))]
+            used |= set(forgetting_measurements(rows, ForgettingSettings()))
         if "j[\"claim\"].claim_id" in code:
             used |= {c.claim_id for c in SOURCE_CLAIMS}
     assert used == set(CLAIMS), f"registered but never judged: {set(CLAIMS) - used}; judged but not registered: " \
@@ -204,11 +215,11 @@ def test_instruction_following_evidence_per_task_and_seen_wording():
 
 def test_recipe_lr_rule_and_evidence():
     # 20 % (one run) vs 50 % (two seeds): gap -0.3, se hypot(0.04, 0.035355) = 0.0534: below
-    j = claims.judge_recipe_lr(0.2, [0.5, 0.5], 100, 2e-5, 1e-3, 3.4e6)
+    j = claims.judge_recipe_lr([0.2], [0.5, 0.5], 100, 2e-5, 1e-3, 3.4e6)
     assert j == claims.Judgement("did not hold", f"lr 2e-05: {H20_ONE} vs lr 0.001: {H50} exact match on a 3.4 "
-                                                 "M-parameter model")
-    assert claims.judge_recipe_lr(0.5, [0.5, 0.5], 100, 2e-5, 1e-3, 3.4e6).verdict == "held"  # a tie holds
-    assert claims.judge_recipe_lr(0.9, [0.5, 0.5], 100, 2e-5, 1e-3, 3.4e6).verdict == "held"
+                                                 "M-parameter model (1 and 2 seeds)")
+    assert claims.judge_recipe_lr([0.5], [0.5, 0.5], 100, 2e-5, 1e-3, 3.4e6).verdict == "held"  # a tie holds
+    assert claims.judge_recipe_lr([0.9, 0.8], [0.5, 0.5], 100, 2e-5, 1e-3, 3.4e6).verdict == "held"
 
 
 def test_assistant_only_rule_and_evidence():

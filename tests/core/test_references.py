@@ -309,3 +309,28 @@ def test_command_line_leaves_out_the_repository_path(fake_repo, monkeypatch):
     monkeypatch.setenv("FTLAB_PROFILE", "smol")
     monkeypatch.setenv("FTLAB_BF16", "on")
     assert provenance.command_line() == "FTLAB_PROFILE=smol FTLAB_BF16=on python3 bench/x.py --seeds 0 /elsewhere/y.py"
+
+
+def test_certifying_a_sweep_reruns_it_on_the_profile_it_was_made_for(tmp_path, monkeypatch):
+    """A smol sweep certified from a shell with no FTLAB_PROFILE must re-run SmolLM2's points, not the tiny
+    model's (a session once certified it against the tiny model and saw every loss 'move')."""
+    import importlib.util
+    import shutil
+
+    from ftlab.core.paths import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("peft_lr_sweep", REPO_ROOT / "bench" / "peft_lr_sweep.py")
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    monkeypatch.delenv("FTLAB_PROFILE", raising=False)
+    saved = json.loads((REPO_ROOT / "bench" / "results" / "peft_lr_sweep_smol.json").read_text())
+    path = tmp_path / "peft_lr_sweep_smol.json"
+    shutil.copy(REPO_ROOT / "bench" / "results" / "peft_lr_sweep_smol.json", path)
+    used = []
+
+    def point(profile, method, lr, train, val, seed):
+        used.append(profile.name)
+        return saved["losses"][method][f"{lr:g}"]
+    monkeypatch.setattr(sweep, "sweep_point", point)
+    sweep.certify(path)
+    assert used and set(used) == {"smol"}

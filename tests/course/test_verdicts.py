@@ -1,8 +1,9 @@
-"""ftlab.course.verdicts: the numbers each notebook-05 claim reads, taken from rows the way the notebook takes
-them (live or stored), and which scale sits beside which."""
+"""ftlab.course.verdicts: the numbers each notebook-01, -03 and -05 claim reads, taken from rows the way the notebook
+takes them (live or stored), and which scale sits beside which."""
 import pytest
 
 from ftlab.core import claims
+from ftlab.core.settings import ForgettingSettings
 from ftlab.course import verdicts
 
 
@@ -15,8 +16,7 @@ def _rows():
 
 def test_peft_quality_reads_the_method_and_full_per_seed_and_full_ft_parameters():
     got = verdicts.peft_quality(_rows(), 120, "lora")
-    assert got == {"method": [0.45, 0.55], "full": [0.5, 0.6], "n_items": 120, "name": "lora", "parameters": 1001,
-                   "note": ""}
+    assert got == {"method": [0.45, 0.55], "full": [0.5, 0.6], "n_items": 120, "name": "lora", "parameters": 1001}
     assert claims.judge_relative_quality(**got).verdict == "held"  # 91 % of full FT, interval overlaps 95–98 %
 
 
@@ -42,3 +42,57 @@ def test_brief_provenance_names_date_commit_and_precision():
     record = {"provenance": {"date": "2026-12-02 03:04 UTC", "commit": "0123456789abcdef", "dirty": True,
                              "precision": "fp32"}}
     assert verdicts.brief(record) == "2026-12-02, commit 0123456+changes, fp32"
+
+
+def _sft_rows():
+    """A base row and two seeds of each trained arm, as sft.sft_experiment returns them (fields the claims read)."""
+    def reworded(a, b):
+        return {"a": {"accuracy": a}, "b": {"accuracy": b}, "overall": {"accuracy": (a + b) / 2}}
+    rows = [{"arm": "base", "seed": 0, "accuracy": 0.05, "reworded_scores": reworded(0.0, 0.1), "parameters": 3e6}]
+    for arm, acc in (("assistant-only", (0.4, 0.5)), ("whole-sequence", (0.2, 0.3)), ("recipe-lr", (0.1, 0.1))):
+        rows += [{"arm": arm, "seed": s, "accuracy": a, "reworded_scores": reworded(a, a + 0.1)}
+                 for s, a in enumerate(acc)]
+    return rows
+
+
+def test_sft_measurements_take_each_claims_numbers_from_its_arm():
+    got = verdicts.sft_measurements(_sft_rows(), 100, 50, 1e-3)
+    assert set(got) == {c for c in claims.CLAIMS if c.startswith("01-")}
+    follow = got["01-sft-instruction-following"]
+    assert follow["base_seen"] == 0.05 and follow["after_seen"] == [0.4, 0.5]
+    assert follow["base_reworded"] == {"a": 0.0, "b": 0.1}  # per task, never the overall score
+    assert follow["after_reworded"] == {"a": [0.4, 0.5], "b": [0.5, 0.6]}
+    recipe = got["01-sft-recipe-lr"]
+    assert (recipe["recipe"], recipe["tuned"], recipe["tuned_lr"], recipe["parameters"]) == ([0.1, 0.1], [0.4, 0.5],
+                                                                                           1e-3, 3e6)
+    assert got["01-assistant-only-loss"] == {"assistant_only": [0.4, 0.5], "whole_sequence": [0.2, 0.3],
+                                             "n_items": 100}
+    for claim_id, measured in got.items():  # each claim's rule accepts what the function gives it
+        claims.judge(claim_id, "tiny", **measured)
+
+
+def _forgetting_rows():
+    """The base, two seeds of every SQL arm and of instruction SFT, as forgetting.mitigation_experiment returns
+    them (fields the claims read): full forgets 0.4 and 0.6 nats and gains 1.0 of SQL loss."""
+    rows = [{"arm": "base", "seed": 0, "general_loss": 3.0, "probe_accuracy": 0.6, "task_loss": 2.0}]
+    rise_and_loss = {"full": (0.5, 1.0), "lora": (0.1, 1.2), "replay": (0.2, 1.1), "ewc": (0.3, 1.0),
+                     "low_lr": (0.05, 1.8), "short": (0.25, 1.5), "instructions": (0.15, 1.9)}
+    for arm, (rise, loss) in rise_and_loss.items():
+        rows += [{"arm": arm, "seed": s, "general_loss": 3.0 + rise + d, "probe_accuracy": 0.5, "task_loss": loss}
+                 for s, d in enumerate((-0.1, 0.1))]
+    return rows
+
+
+def test_forgetting_measurements_read_rises_over_the_base_and_score_each_mitigation():
+    got = verdicts.forgetting_measurements(_forgetting_rows(), ForgettingSettings(steps=16, batch_size=8))
+    assert set(got) == {c for c in claims.CLAIMS if c.startswith("03-")}
+    assert got["03-narrow-finetuning-forgets"]["rise"] == pytest.approx([0.4, 0.6])
+    assert got["03-alignment-tax"]["rise"] == pytest.approx([0.05, 0.25])
+    assert "16 steps x 8" in got["03-alignment-tax"]["what"]
+    lora = got["03-lora-forgets-less"]
+    assert lora["lora_rise"] == pytest.approx([0.0, 0.2]) and lora["kept_gain"] == pytest.approx(0.8)
+    # LoRA avoided 80 % of full's 0.5-nat rise and kept 0.8 / 1.0 of its task gain: 0.64
+    assert got["03-mitigation-stars"]["scores"]["lora"] == pytest.approx(0.64)
+    assert got["03-mitigation-stars"]["stars"]["low_lr"] == 2
+    for claim_id, measured in got.items():
+        claims.judge(claim_id, "tiny", **measured)

@@ -233,7 +233,7 @@ def test_arm_overrides_change_one_thing_each():
 
     profile, fs = active("tiny"), ForgettingSettings(steps=40)
     full = arm_overrides(profile, "full", fs)
-    assert full == {"learning_rate": profile.sft.learning_rate, "max_steps": 40}
+    assert full == {"learning_rate": profile.peft_learning_rates["full"], "max_steps": 40}
     low = arm_overrides(profile, "low_lr", fs)["learning_rate"]
     assert low == pytest.approx(full["learning_rate"] * fs.low_lr_factor)
     assert arm_overrides(profile, "short", fs)["max_steps"] == round(40 * fs.short_share)
@@ -241,3 +241,15 @@ def test_arm_overrides_change_one_thing_each():
     assert arm_overrides(profile, "replay", fs) == arm_overrides(profile, "ewc", fs) == full
     with pytest.raises(ValueError):
         arm_overrides(profile, "dropout", fs)
+    assert arm_overrides(profile, "full", ForgettingSettings(learning_rate=5e-4))["learning_rate"] == 5e-4
+
+
+def test_a_profile_without_typed_rates_trains_full_and_lora_at_its_sweeps_winners():
+    from ftlab.core.lr_sweeps import load_sweep
+    from ftlab.core.profiles import active
+
+    profile, fs = active("smol"), ForgettingSettings()
+    assert not profile.peft_learning_rates
+    best = load_sweep("smol")["best"]
+    assert arm_overrides(profile, "full", fs)["learning_rate"] == best["full"] != profile.sft.learning_rate
+    assert arm_overrides(profile, "lora", fs)["learning_rate"] == best["lora"]
