@@ -147,8 +147,9 @@ PROFILES: dict[str, Profile] = {
         peft_lr_grid={"full": (3e-5, 1e-4, 3e-4), "lora": (3e-4, 1e-3, 3e-3), "qlora": (3e-4, 1e-3, 3e-3),
                       "adapters": (3e-4, 1e-3, 3e-3), "ia3": (3e-3, 1e-2, 3e-2), "prefix": (1e-3, 3e-3, 1e-2),
                       "prompt": (3e-3, 1e-2, 3e-2)},
-        # Notebook 03 (2026-12-02, AVX2, one thread, seed 0, full fine-tuning, 16 steps x 8 SQL rows): general
-        # loss +0.056 nats/token at lr 1e-4, +0.19 at 3e-4 (full's best rate in the sweep, which the arm uses);
+        # Notebook 03 (2026-12-02, AVX-512 BF16 EPYC training in fp32, one thread, seed 0, full fine-tuning, 16 steps
+        # x 8 SQL rows): general loss +0.056 nats/token at lr 1e-4, +0.19 at 3e-4 (full's best rate in the sweep,
+        # which the arm uses);
         # 166 s of training per arm. Measuring one model took 22 s (16 general blocks), 62 s (100 probe items)
         # and 35 s (64 SQL rows): half the probe and the SQL rows, and a forgetting-curve point every 4 steps,
         # keep one seed of the 8 arms near half an hour on one core.
