@@ -145,7 +145,7 @@ def test_each_claim_names_its_notebook_and_rule():
 
 
 def test_a_profile_without_a_recorded_verdict_is_said_not_to_be_enforced():
-    line = check("01-assistant-only-loss", "smol", assistant_only=[0.4] * 3, whole_sequence=[0.1] * 3, n_items=200)
+    line = check("01-assistant-only-loss", "gpu", assistant_only=[0.4] * 3, whole_sequence=[0.1] * 3, n_items=200)
     assert line.startswith("CLAIM 01-assistant-only-loss: held") and "not enforced" in line
 
 
@@ -392,7 +392,7 @@ def test_alignment_tax_rule_and_evidence():
 
 def test_expected_verdicts_and_the_registered_claims():
     assert claims.expected_verdicts("00-stage-ratio") == {"tiny": "held", "smol": "held", "gpu": "held"}
-    assert claims.expected_verdicts("01-sft-recipe-lr") == {"tiny": "did not hold"}
+    assert claims.expected_verdicts("01-sft-recipe-lr") == {"tiny": "did not hold", "smol": "did not hold"}
     assert claims.expected_verdicts("no-such-claim") == {}
     c = claims.get("03-alignment-tax")
     assert (c.id, c.notebook, c.judge, c.expected) == ("03-alignment-tax", "03", claims.judge_forgets,
@@ -404,7 +404,7 @@ def test_expected_verdicts_and_the_registered_claims():
 def test_judge_returns_the_rule_verdict_and_the_expected_one():
     j, expected = claims.judge("00-stage-ratio", "smol", pretraining_usd=1e6, sft_usd=10.0)
     assert j.verdict == "held" and expected == "held"  # 100,000x
-    j, expected = claims.judge("01-assistant-only-loss", "smol", assistant_only=[0.5, 0.5],
+    j, expected = claims.judge("01-assistant-only-loss", "gpu", assistant_only=[0.5, 0.5],
                                whole_sequence=[0.2, 0.2], n_items=100)
     assert j.verdict == "held" and expected is None
 
@@ -413,9 +413,9 @@ def test_check_lines_in_full():
     line = check("00-stage-ratio", "tiny", pretraining_usd=2e6, sft_usd=2e3)
     assert line == ("CLAIM 00-stage-ratio: held — pretraining / SFT compute for the same 8B model: 1,000x (the "
                     "claim's ranges imply ≥ 1,000x)")
-    line = check("01-assistant-only-loss", "smol", assistant_only=[0.5, 0.5], whole_sequence=[0.2, 0.2], n_items=100)
+    line = check("01-assistant-only-loss", "gpu", assistant_only=[0.5, 0.5], whole_sequence=[0.2, 0.2], n_items=100)
     assert line == (f"CLAIM 01-assistant-only-loss: held — assistant-only {H50} vs whole-sequence {H20} exact match, "
-                    "2 seeds [no verdict recorded for the smol profile yet: not enforced]")
+                    "2 seeds [no verdict recorded for the gpu profile yet: not enforced]")
     with pytest.raises(ClaimMismatch) as err:
         check("00-stage-ratio", "gpu", pretraining_usd=1e6, sft_usd=2e3)
     assert str(err.value) == ("CLAIM 00-stage-ratio: did not hold — pretraining / SFT compute for the same 8B model: "
