@@ -149,10 +149,9 @@ PROFILES: dict[str, Profile] = {
                       "prompt": (3e-3, 1e-2, 3e-2)},
         # Notebook 03 (2026-12-02, AVX-512 BF16 EPYC training in fp32, one thread, seed 0, full fine-tuning, 16 steps
         # x 8 SQL rows): general loss +0.056 nats/token at lr 1e-4, +0.19 at 3e-4 (full's best rate in the sweep,
-        # which the arm uses);
-        # 166 s of training per arm. Measuring one model took 22 s (16 general blocks), 62 s (100 probe items)
-        # and 35 s (64 SQL rows): half the probe and the SQL rows, and a forgetting-curve point every 4 steps,
-        # keep one seed of the 8 arms near half an hour on one core.
+        # which the arm uses); 166 s of training per arm. Measuring one model took 22 s (16 general blocks), 62 s
+        # (100 probe items) and 35 s (64 SQL rows): half the probe and the SQL rows, and a forgetting-curve point
+        # every 4 steps, keep one seed of the 8 arms near half an hour on one core.
         forgetting=ForgettingSettings(steps=16, batch_size=8, replay_ratio=0.5, short_share=0.5, probe_size=50,
                                       test_rows=32, curve_every=4),
         memory_model="smollm2-135m",

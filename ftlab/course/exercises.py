@@ -30,8 +30,6 @@ GIB = 2**30
 # GPU in bf16 with AdamW.
 
 
-
-
 def _setup(method: str):
     return TrainSetup(method=method, precision="bf16", batch_size=1, seq_len=512, device="cuda")
 
