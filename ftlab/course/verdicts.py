@@ -162,13 +162,12 @@ def peft_measurements(rows: Sequence[dict], n_items: int) -> dict[str, dict]:
 def _stored_peft(profile: Profile) -> dict[str, Stored]:
     if not profile.peft_learning_rates and not _sweep_path(profile).exists():
         return {}  # its learning rates come from a sweep not made yet, so no comparison can have run
-    experiment = peft_comparison.experiment(profile)
-    if not results_path(experiment.key).exists():
+    found = _stored_rows(profile, peft_comparison.experiment(profile), peft_comparison.COMPARED)
+    if found is None:
         return {}
-    record = load_runs(experiment.name, experiment.key)
+    rows, source = found
     n_items = len(peft_comparison.comparison_data(profile)[1])
-    source = f"{results_path(experiment.key).name}, {brief(record)}"
-    return {claim: Stored(measured, source) for claim, measured in peft_measurements(record["rows"], n_items).items()}
+    return {claim: Stored(measured, source) for claim, measured in peft_measurements(rows, n_items).items()}
 
 
 def _sweep_path(profile: Profile):
