@@ -333,6 +333,8 @@ EXPECTED = {
     "smol": {
         "01-sft-instruction-following": "depends", "01-sft-recipe-lr": "did not hold",
         "01-assistant-only-loss": "depends",
+        "03-narrow-finetuning-forgets": "held", "03-lora-forgets-less": "did not hold", "03-mitigation-stars": "held",
+        "03-alignment-tax": "did not hold",
         "05-lora-quality": "held", "05-qlora-quality": "held", "05-adapters-quality": "held",
         "05-prefix-quality": "did not hold", "05-prompt-quality": "did not hold", "05-qlora-matches-lora": "held",
         "05-lora-learning-rate": "held",

@@ -394,9 +394,11 @@ def test_expected_verdicts_and_the_registered_claims():
     assert claims.expected_verdicts("00-stage-ratio") == {"tiny": "held", "smol": "held", "gpu": "held"}
     assert claims.expected_verdicts("01-sft-recipe-lr") == {"tiny": "did not hold", "smol": "did not hold"}
     assert claims.expected_verdicts("no-such-claim") == {}
+    c = claims.get("07-alignment-tax")
+    assert (c.id, c.notebook, c.expected) == ("07-alignment-tax", "07", {"tiny": "held"})
     c = claims.get("03-alignment-tax")
     assert (c.id, c.notebook, c.judge, c.expected) == ("03-alignment-tax", "03", claims.judge_forgets,
-                                                       {"tiny": "held"})
+                                                       {"tiny": "held", "smol": "did not hold"})
     with pytest.raises(Exception, match=r"unknown claim '99-x'; registered: 00-pretraining-cost, 00-sft-cost, "):
         claims.get("99-x")
 
