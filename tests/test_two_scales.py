@@ -67,3 +67,20 @@ def test_a_verdict_that_differs_between_the_scales_is_named_in_its_notebook():
         prose = "".join("".join(c["source"]) for c in json.loads(book.read_text())["cells"]
                         if c["cell_type"] == "markdown")
         assert claim_id in prose, f"{claim_id} differs between the scales; {book.name}'s prose must say so"
+
+
+@pytest.mark.parametrize("source, experiment", [(verdicts._stored_peft, "05-peft"),
+                                                (verdicts._stored_forgetting, "03-forgetting")])
+def test_a_stored_reference_missing_an_arm_names_the_command_that_fills_it(monkeypatch, source, experiment):
+    """A reference made before an arm existed is refused with the command that adds it, not read as if whole."""
+    real = verdicts.load_runs
+
+    def without_one_arm(name, key):
+        record = real(name, key)
+        dropped = record["rows"][-1]["arm"]
+        return {**record, "rows": [r for r in record["rows"] if r["arm"] != dropped]}
+    monkeypatch.setattr(verdicts, "load_runs", without_one_arm)
+    profile = verdicts.for_this_machine(verdicts.PROFILES["tiny"])
+    with pytest.raises(ValueError, match=rf"lacks the arms \['\w+'\]: run `FTLAB_PROFILE=tiny python "
+                                         rf"bench/stored_seeds.py {experiment}`"):
+        source(profile)
