@@ -31,7 +31,7 @@ from ftlab.core.instructions import load_instructions
 from ftlab.core.jsonl import atomic_write_text
 from ftlab.core.models import load
 from ftlab.core.profiles import active
-from ftlab.core.provenance import changes, fingerprint, reference_for, stamp
+from ftlab.core.provenance import changes, fingerprint_of, reference_for, stamp
 from ftlab.core.seedstore import certification_gaps, record_certification
 
 
@@ -93,7 +93,7 @@ def main() -> None:
     arms, test, steps, settings = experiment(profile)
     saved = json.loads(out.read_text()) if out.exists() else {}
     same = saved.get("settings") == settings and not changes(saved.get("fingerprint"),
-                                                              fingerprint(reference_for(out).roots))
+                                                              fingerprint_of(out))
     if saved and not same:
         print(f"{out.name} was made from other settings, code or data: starting over", flush=True)
     data = stamp({"profile": profile.name, "settings": settings, "arm_stats": cur.arm_stats(arms, test),

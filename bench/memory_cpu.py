@@ -25,7 +25,7 @@ from ftlab.core.memory import estimate
 from ftlab.core.memprobe import measure
 from ftlab.core.paths import REPO_ROOT, runs_dir
 from ftlab.core.settings import PeftOptions
-from ftlab.core.provenance import fingerprint, reference_for, stamp
+from ftlab.core.provenance import fingerprint_of, stamp
 from ftlab.core.seedstore import record_certification
 
 GIB = 2**30
@@ -78,7 +78,7 @@ def run(rows, device: str = "cpu", save: str | None = None, timeout_s: float = 3
     same code are reused (runs/memory_cpu.partial.json) and the finished table is written to `save`."""
     errors, results = [], []
     partial = runs_dir() / PARTIAL
-    today = fingerprint(reference_for(REPO_ROOT / "bench/results/memory_cpu.json").roots)["code"]
+    today = fingerprint_of(REPO_ROOT / "bench/results/memory_cpu.json")["code"]
     earlier = json.loads(partial.read_text()) if save and partial.exists() else {}
     done = {r["label"]: r for r in earlier.get("rows", [])} if earlier.get("code") == today else {}
     print(f"{'configuration':48s} {'predicted':>10s} {'measured':>10s} {'error':>7s}  peak phase")

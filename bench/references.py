@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ftlab.core.errors import ConfigError
 from ftlab.core.profiles import active
-from ftlab.core.provenance import RESULTS_DIR, StaleReference, changes, fingerprint, reference_for
+from ftlab.core.provenance import RESULTS_DIR, StaleReference, changes, fingerprint_of, reference_for
 from ftlab.tools.experiments import experiment
 
 BENCH = Path(__file__).resolve().parent
@@ -42,7 +42,7 @@ def status() -> dict[str, list[str]]:
     out = {}
     for path in sorted(RESULTS_DIR.glob("*.json")):
         saved = json.loads(path.read_text())
-        out[path.name] = changes(saved.get("fingerprint"), fingerprint(reference_for(path).roots))
+        out[path.name] = changes(saved.get("fingerprint"), fingerprint_of(path))
     return out
 
 

@@ -6,7 +6,9 @@ hardware) and a fingerprint of what it depends on:
 
 - code: a hash per ftlab module that the producing module or script imports, directly or through other
   modules, at any level (imports inside functions count). The hash is of the parsed source with docstrings
-  removed, so comments and docstrings can change freely, and any other edit is a change.
+  removed, so comments and docstrings can change freely, and any other edit is a change. One exception: a file
+  made for one profile (its name says which: seeds_01-sft_smol_fp32.json) hashes ftlab/core/profiles.py with the
+  other profiles' entries of PROFILES left out, so tuning the `smol` profile does not stale `tiny`'s references.
 - data: a hash per file under data/ and models/.
 
 `require_current` compares a file's fingerprint with today's and raises `StaleReference` naming what changed
@@ -47,6 +49,10 @@ HASH_CHARS = 12
 
 # Package data that changes results as code does, by the module that reads it (model shapes: the predictor).
 PACKAGE_DATA = {"ftlab.core.memory": ("core/model_configs",)}
+
+
+# The module whose dict of profiles a per-profile reference hashes only its own entry of (`profile_scoped_source`).
+PROFILES_MODULE, PROFILES_NAME = "ftlab.core.profiles", "PROFILES"
 
 
 class StaleReference(ConfigError):
@@ -167,17 +173,61 @@ def import_closure(roots: Iterable[str]) -> list[str]:
     return sorted(seen)
 
 
-def normalized_source(path: Path) -> str:
-    """The file's syntax tree with docstrings removed: what a code fingerprint hashes (comments, docstrings and
-    layout do not count; any other change does)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    """`tree` with the docstring of its module, classes and functions removed (in place)."""
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
                 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
                 and isinstance(body[0].value.value, str)):
             node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def _dump(tree: ast.AST) -> str:
     return ast.dump(tree, annotate_fields=False, include_attributes=False)
+
+
+def normalized_source(path: Path) -> str:
+    """The file's syntax tree with docstrings removed: what a code fingerprint hashes (comments, docstrings and
+    layout do not count; any other change does)."""
+    return _dump(_without_docstrings(ast.parse(path.read_text(), filename=str(path))))
+
+
+def _profiles_dict(tree: ast.Module) -> ast.Dict | None:
+    """The dict literal assigned to PROFILES at the top level of the profiles module, if there is one."""
+    for node in tree.body:
+        target = node.target if isinstance(node, ast.AnnAssign) else (
+            node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+        if isinstance(target, ast.Name) and target.id == PROFILES_NAME and isinstance(node.value, ast.Dict):
+            return node.value
+    return None
+
+
+def profile_names() -> tuple[str, ...]:
+    """The profile names PROFILES defines, read from the source (no import: the fingerprint needs no torch)."""
+    path = _module_path(PROFILES_MODULE)
+    found = _profiles_dict(ast.parse(path.read_text())) if path else None
+    return tuple(k.value for k in found.keys if isinstance(k, ast.Constant)) if found else ()
+
+
+def profile_scoped_source(path: Path, profile: str) -> str:
+    """`normalized_source` of the profiles module with every entry of PROFILES but `profile`'s left out: what
+    a reference made for one profile depends on (the Profile class and its defaults, and its own entry)."""
+    tree = _without_docstrings(ast.parse(path.read_text(), filename=str(path)))
+    found = _profiles_dict(tree)
+    if found is not None:
+        kept = [(k, v) for k, v in zip(found.keys, found.values) if isinstance(k, ast.Constant) and k.value == profile]
+        found.keys, found.values = [k for k, _ in kept], [v for _, v in kept]
+    return _dump(tree)
+
+
+def profile_of(path: Path | str) -> str | None:
+    """The profile a results file was made for, from its name (seeds_05-peft_smol_fp32.json, domain_smol.json:
+    'smol'); None for a file made for no one profile (memory_cpu.json)."""
+    parts = set(Path(path).stem.split("_"))
+    named = [p for p in profile_names() if p in parts]
+    return named[0] if len(named) == 1 else None
 
 
 def _digest(data: bytes) -> str:
@@ -190,12 +240,17 @@ def notebook_code(path: Path) -> str:
     return "\n# ---\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
 
 
-def code_fingerprint(roots: Iterable[str]) -> dict[str, str]:
+def code_fingerprint(roots: Iterable[str], profile: str | None = None) -> dict[str, str]:
     """{file: hash} over the import closure of `roots`, the scripts among the roots, the package data that
-    changes results, and (for the root 'notebooks') every notebook's code cells."""
+    changes results, and (for the root 'notebooks') every notebook's code cells. With `profile`, the profiles
+    module counts only that profile's entry of PROFILES (`profile_scoped_source`)."""
     roots, modules = tuple(roots), import_closure(roots)
-    out = {_module_path(name).relative_to(REPO_ROOT).as_posix(): _digest(normalized_source(_module_path(name)).encode())
-           for name in modules}
+
+    def source(name: str) -> str:
+        path = _module_path(name)
+        return profile_scoped_source(path, profile) if profile and name == PROFILES_MODULE else normalized_source(path)
+
+    out = {_module_path(name).relative_to(REPO_ROOT).as_posix(): _digest(source(name).encode()) for name in modules}
     for root in roots:
         if root.endswith(".py"):
             out[root] = _digest(normalized_source(REPO_ROOT / root).encode())
@@ -219,9 +274,14 @@ def data_fingerprint() -> dict[str, str]:
     return out
 
 
-def fingerprint(roots: Iterable[str]) -> dict:
-    """What a stored result depends on: {"code": {file: hash}, "data": {file: hash}}."""
-    return {"code": code_fingerprint(roots), "data": data_fingerprint()}
+def fingerprint(roots: Iterable[str], profile: str | None = None) -> dict:
+    """What a stored result depends on: {"code": {file: hash}, "data": {file: hash}} (`code_fingerprint`)."""
+    return {"code": code_fingerprint(roots, profile), "data": data_fingerprint()}
+
+
+def fingerprint_of(path: Path | str) -> dict:
+    """Today's fingerprint for the results file at `path`: its kind's roots, scoped to the profile its name says."""
+    return fingerprint(reference_for(path).roots, profile_of(path))
 
 
 def changes(recorded: dict | None, current: dict) -> list[str]:
@@ -270,15 +330,14 @@ def provenance(precision: str, command: str | None = None) -> dict:
 
 def stamp(record: dict, path: Path, precision: str, command: str | None = None) -> dict:
     """`record` with its provenance and today's fingerprint (for a results file at `path`)."""
-    ref = reference_for(path)
-    return {**record, "provenance": provenance(precision, command), "fingerprint": fingerprint(ref.roots)}
+    return {**record, "provenance": provenance(precision, command), "fingerprint": fingerprint_of(path)}
 
 
 def require_current(record: dict, path: Path) -> dict:
     """`record` (read from `path`) if its fingerprint matches today's code and data; else StaleReference with
     what changed and the commands that re-certify or remake it."""
     ref = reference_for(path)
-    changed = changes(record.get("fingerprint"), fingerprint(ref.roots))
+    changed = changes(record.get("fingerprint"), fingerprint_of(path))
     if changed:
         shown = "; ".join(changed[:6]) + (f"; and {len(changed) - 6} more" if len(changed) > 6 else "")
         how = (f"`python bench/references.py certify {Path(path).name}` re-runs a sample and, if it reproduces "

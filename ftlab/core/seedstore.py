@@ -34,7 +34,7 @@ from ftlab.core.provenance import (
     StaleReference,
     changes,
     describe,
-    fingerprint,
+    fingerprint_of,
     provenance,
     reference_for,
     require_current,
@@ -177,7 +177,7 @@ def store_runs(experiment: str, key: dict, jobs: Iterable[tuple[str, int]], run:
     made with other settings, rows, code or data starts over, so one file never mixes code versions. Several
     processes may store into one file at once (say one seed each, one per core): each save merges the rows the
     others saved meanwhile (`jsonl.update_json`)."""
-    today = fingerprint(reference_for(out).roots)
+    today = fingerprint_of(out)
 
     def current(saved: dict | None) -> dict:
         """The file's record if it was made with today's key and code, else a new empty one."""
@@ -293,7 +293,7 @@ def record_certification(saved: dict, path: Path, gaps: dict[str, tuple], checke
     certification = {**provenance(saved["provenance"]["precision"]), "checked": checked,
                      "numbers_compared": len(gaps), "largest_gap": [largest[0], largest[1][0]],
                      "previous_fingerprint_code": saved.get("fingerprint", {}).get("code")}
-    saved = {**saved, "fingerprint": fingerprint(reference_for(path).roots),
+    saved = {**saved, "fingerprint": fingerprint_of(path),
              "certifications": [*saved.get("certifications", []), certification]}
     atomic_write_text(path, json.dumps(saved, indent=1) + "\n")
     return certification

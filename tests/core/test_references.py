@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 import ftlab.core.provenance as provenance
-from ftlab.core.provenance import RESULTS_DIR, changes, fingerprint, import_closure, normalized_source, reference_for
+from ftlab.core.provenance import (RESULTS_DIR, changes, fingerprint, fingerprint_of, import_closure, normalized_source,
+                                    reference_for)
 
 FILES = sorted(RESULTS_DIR.glob("*.json"))
 PROVENANCE_FIELDS = ("command", "commit", "dirty", "date", "versions", "python", "precision", "hardware")
@@ -21,7 +22,7 @@ def test_every_reference_is_current(path):
     """Fails after any change to the code the file's producer imports, or to data/ and models/: re-certify it
     (`python bench/references.py certify NAME`) or remake it with the command the message names."""
     saved = json.loads(path.read_text())
-    changed = changes(saved.get("fingerprint"), fingerprint(reference_for(path).roots))
+    changed = changes(saved.get("fingerprint"), fingerprint_of(path))
     how = (f"python bench/references.py certify {path.name}" if reference_for(path).certifiable
            else reference_for(path).remake)
     assert not changed, f"{path.name} is stale ({'; '.join(changed[:5])}): {how}"
@@ -334,3 +335,42 @@ def test_certifying_a_sweep_reruns_it_on_the_profile_it_was_made_for(tmp_path, m
     monkeypatch.setattr(sweep, "sweep_point", point)
     sweep.certify(path)
     assert used and set(used) == {"smol"}
+
+
+PROFILES_SOURCE = '''
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    steps: int = {default}
+
+
+PROFILES: dict[str, Profile] = {{
+    "tiny": Profile(steps={tiny}),
+    "smol": Profile(steps={smol}),
+}}
+'''
+
+
+@pytest.mark.parametrize("edit, stale", [
+    ({"smol": 13}, {"seeds_p_smol_fp32.json", "memory.json"}),
+    ({"tiny": 101}, {"seeds_p_tiny_fp32.json", "memory.json"}),
+    ({"default": 61}, {"seeds_p_tiny_fp32.json", "seeds_p_smol_fp32.json", "memory.json"}),
+])
+def test_a_profiles_entry_stales_only_that_profiles_references(fake_repo, monkeypatch, edit, stale):
+    """A reference named for a profile depends on its own entry of PROFILES and the Profile class, not on the
+    other profiles' entries; one named for no profile depends on the whole module."""
+    core = fake_repo / "ftlab" / "core"
+    core.mkdir()
+    (core / "__init__.py").write_text("")
+    values = {"default": 60, "tiny": 100, "smol": 12}
+    (core / "profiles.py").write_text(PROFILES_SOURCE.format(**values))
+    monkeypatch.setattr(provenance, "REFERENCES", (
+        Reference("seeds_p_*.json", ("ftlab.core.profiles",), "python remake.py p"),
+        Reference("memory.json", ("ftlab.core.profiles",), "python memory.py")))
+    names = ("seeds_p_tiny_fp32.json", "seeds_p_smol_fp32.json", "memory.json")
+    assert [provenance.profile_of(n) for n in names] == ["tiny", "smol", None]
+    before = {n: fingerprint_of(n) for n in names}
+    (core / "profiles.py").write_text(PROFILES_SOURCE.format(**{**values, **edit}))
+    assert {n for n in names if changes(before[n], fingerprint_of(n))} == stale
