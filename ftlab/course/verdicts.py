@@ -26,7 +26,7 @@ from ftlab.core.profiles import PROFILES, Profile, for_this_machine
 from ftlab.core.provenance import RESULTS_DIR
 from ftlab.core.seedstore import load_runs, results_path
 from ftlab.core.settings import ForgettingSettings
-from ftlab.lessons import forgetting, peft_comparison, sft
+from ftlab.lessons import alignment, forgetting, peft_comparison, sft
 
 # The two scales every verdict is read at: the live default, and the real model beside it.
 SCALES = ("tiny", "smol")
@@ -183,9 +183,40 @@ def _stored_sweep(profile: Profile) -> dict[str, Stored]:
     return {"05-lora-learning-rate": Stored({"best": sweep["best"]}, f"{_sweep_path(profile).name}, {brief(sweep)}")}
 
 
+# --- notebook 07: the numbers its claims read, from rows of `alignment.alignment_experiment` (arm per row) ------
+
+def dpo_measurements(rows: Sequence[dict]) -> dict[str, dict]:
+    """Both notebook-07 claims, from the SFT arm's rows (the starting point) and each beta's DPO rows per seed:
+    {claim id: measured}. Every seed's DPO run is compared with the SFT model's measurement."""
+    start = next(r for r in rows if r["arm"] == alignment.SFT_ARM)
+    runs: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["arm"] != alignment.SFT_ARM:
+            runs.setdefault(r["arm"], []).append(r)
+    exact = ", ".join(f"β={b} {sum(r['exact_match'] for r in rs) / len(rs):.1%}" for b, rs in runs.items())
+    return {
+        "07-dpo-prefers-better-answer": {
+            "sft_accuracy": start["pairs"]["all"]["accuracy"], "n_pairs": start["pairs"]["all"]["n"],
+            "accuracy": {b: [r["pairs"]["all"]["accuracy"] for r in rs] for b, rs in runs.items()},
+            "reward_accuracy": {b: [r["pairs"]["all"]["reward_accuracy"] for r in rs] for b, rs in runs.items()}},
+        "07-alignment-tax": {
+            "rise": {b: [r["general_loss"] - start["general_loss"] for r in rs] for b, rs in runs.items()},
+            "note": f"exact match SFT {start['exact_match']:.1%} -> {exact}"},
+    }
+
+
+def _stored_dpo(profile: Profile) -> dict[str, Stored]:
+    experiment = alignment.experiment(profile)
+    found = _stored_rows(profile, experiment, experiment.arms)
+    if found is None:
+        return {}
+    rows, source = found
+    return {claim: Stored(numbers, source) for claim, numbers in dpo_measurements(rows).items()}
+
+
 # Where each profile's stored numbers come from, per experiment (each returns {} while its file is not made yet).
 STORED_SOURCES: tuple[Callable[[Profile], dict[str, Stored]], ...] = (_stored_sft, _stored_forgetting, _stored_peft,
-                                                                     _stored_sweep)
+                                                                     _stored_sweep, _stored_dpo)
 
 
 @cache

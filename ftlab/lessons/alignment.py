@@ -14,7 +14,9 @@ responses (`pair_logprobs`), preference accuracy and reward margin (`preference_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -36,6 +38,9 @@ from ftlab.core.speed import sftcache
 from ftlab.core.speed.tokencache import templated
 from ftlab.core.train import run_sft
 from ftlab.core.train_dpo import dpo_settings_of, library_extras, run_dpo
+
+
+SFT_ARM = "sft"  # notebook 07's starting point, measured as an arm of the experiment (no training)
 
 
 def sft_start(profile: Profile, train_rows: list[dict], seed: int = 0, val_rows: list[dict] | None = None,
@@ -170,14 +175,30 @@ def dpo_settings(profile: Profile, args: DPOConfig | None, peft_config) -> DPOSe
 
 
 def alignment_experiment(profile: Profile, sft_rows: list[dict], train_pairs: list[dict], kit: AlignmentEval,
-                         sft_dir: Path, args: DPOConfig | None = None, peft_config=None):
-    """Notebook 07's experiment (ftlab.core.seedstore): one `dpo_arm` per (beta, seed), the arm named by its beta
-    ("0.1"), with held-out preference accuracy also at the top level. Live and stored twins must agree within
-    one held-out pair in a hundred, one test answer in a hundred and 0.01 nats of general loss. `args` and
-    `peft_config`: the learner's DPOConfig and LoraConfig, which every run trains with (beta and seed set per
-    run); ones that set what the profile sets give the profile's experiment, stored seeds included."""
+                         sft_dir: Path, args: DPOConfig | None = None, peft_config=None) -> Experiment:
+    """Notebook 07's experiment (ftlab.core.seedstore): the SFT starting point measured by the same kit (arm
+    "sft", no training: the 'before' of every claim, so a stored reference carries its own), then one `dpo_arm`
+    per (beta, seed), the arm named by its beta ("0.1"), with held-out preference accuracy also at the top level.
+    Live and stored twins must agree within one held-out pair in a hundred, one test answer in a hundred and 0.01
+    nats of general loss. `args` and `peft_config`: the learner's DPOConfig and LoraConfig, which every run trains
+    with (beta and seed set per run); ones that set what the profile sets give the profile's experiment, stored
+    seeds included."""
+    return _experiment(profile, sft_rows, train_pairs, kit.pairs, kit.test_rows, lambda: (kit, sft_dir), args,
+                       peft_config)
+
+
+def _experiment(profile: Profile, sft_rows: list[dict], train_pairs: list[dict], heldout_pairs: list[dict],
+                test_rows: list[dict], prepared: Callable[[], tuple[AlignmentEval, Path]],
+                args: DPOConfig | None = None, peft_config=None) -> Experiment:
+    """`alignment_experiment` from its rows alone: `prepared` gives the measuring kit and the SFT model's folder
+    when the first run needs them, so reading a stored reference's key trains and loads nothing."""
     def run(arm: str, seed: int) -> dict:
-        result = dpo_arm(profile, sft_dir, train_pairs, float(arm), seed, kit, args=args, peft_config=peft_config)
+        kit, sft_dir = prepared()
+        if arm == SFT_ARM:
+            model, _ = load(str(sft_dir), device=pick_device())
+            result = {"beta": None, "seed": seed, **kit.measure(model, al.betas[0])}
+        else:
+            result = dpo_arm(profile, sft_dir, train_pairs, float(arm), seed, kit, args=args, peft_config=peft_config)
         return {**result, "preference_accuracy": result["pairs"]["all"]["accuracy"]}
 
     al = profile.dpo
@@ -190,29 +211,45 @@ def alignment_experiment(profile: Profile, sft_rows: list[dict], train_pairs: li
     inputs = {"dpo": settings_key(settings), **extras_key(extras), "sft": settings_key(profile.sft),
               "peft": settings_key(peft),
               "forgetting": settings_key(profile.forgetting), "max_new_tokens": profile.max_new_tokens,
-              "sft_rows": [r["id"] for r in sft_rows], "train_pairs": train_pairs, "heldout_pairs": kit.pairs,
-              "test_rows": kit.test_rows}
-    return Experiment("07-dpo", profile, tuple(f"{beta:g}" for beta in al.betas), run, inputs,
+              "sft_rows": [r["id"] for r in sft_rows], "train_pairs": train_pairs, "heldout_pairs": heldout_pairs,
+              "test_rows": test_rows}
+    return Experiment("07-dpo", profile, (SFT_ARM, *(f"{beta:g}" for beta in al.betas)), run, inputs,
                       tolerance={"preference_accuracy": 0.01, "exact_match": 0.01, "general_loss": 0.01})
 
 
-def notebook_setup(profile: Profile) -> dict:
-    """What notebook 07 prepares before DPO: the pairs, the SFT starting point (trained once, cached), the
-    measuring kit, and the SFT model and tokenizer."""
+def notebook_data(profile: Profile) -> dict:
+    """Notebook 07's rows, read from files (no model): notebook 01's SFT rows and validation rows, the training
+    and held-out preference pairs, and the test rows for exact match."""
     al = profile.dpo
     sft_rows, val_rows, _ = course_data(profile)  # notebook 01's rows: its first run is this same run
-    sft_dir = sft_start(profile, sft_rows, seed=profile.seeds[0], val_rows=val_rows)
+    return {"sft_rows": sft_rows, "val_rows": val_rows,
+            "train_pairs": load_pairs("train", profile.sft_tasks, limit=al.train_pairs),
+            "heldout_pairs": load_pairs("test", profile.sft_tasks, limit=al.heldout_pairs),
+            "test_rows": load_instructions("test", profile.sft_tasks, limit_per_task=al.test_per_task)}
+
+
+def notebook_setup(profile: Profile) -> dict:
+    """What notebook 07 prepares before DPO: its rows (`notebook_data`), the SFT starting point (trained once,
+    cached), the measuring kit, and the SFT model and tokenizer."""
+    data = notebook_data(profile)
+    sft_dir = sft_start(profile, data["sft_rows"], seed=profile.seeds[0], val_rows=data["val_rows"])
     sft_model, tokenizer = load(str(sft_dir), device=pick_device())
-    heldout = load_pairs("test", profile.sft_tasks, limit=al.heldout_pairs)
-    test_rows = load_instructions("test", profile.sft_tasks, limit_per_task=al.test_per_task)
     general = GeneralEval.build(tokenizer, profile.forgetting)
-    return {"sft_rows": sft_rows, "sft_dir": sft_dir, "sft_model": sft_model, "tokenizer": tokenizer,
-            "train_pairs": load_pairs("train", profile.sft_tasks, limit=al.train_pairs), "heldout_pairs": heldout,
-            "test_rows": test_rows, "general": general,
-            "kit": AlignmentEval.build(sft_model, tokenizer, heldout, test_rows, general, profile.max_new_tokens)}
+    kit = AlignmentEval.build(sft_model, tokenizer, data["heldout_pairs"], data["test_rows"], general,
+                              profile.max_new_tokens)
+    return {**data, "sft_dir": sft_dir, "sft_model": sft_model, "tokenizer": tokenizer, "general": general,
+            "kit": kit}
 
 
 def experiment(profile: Profile) -> Experiment:
-    """`alignment_experiment` as notebook 07 builds it (bench/stored_seeds.py)."""
-    setup = notebook_setup(profile)
-    return alignment_experiment(profile, setup["sft_rows"], setup["train_pairs"], setup["kit"], setup["sft_dir"])
+    """`alignment_experiment` as notebook 07 builds it (bench/stored_seeds.py), from `notebook_data` alone: the
+    SFT start and the kit are prepared when the first run needs them (`notebook_setup`, once)."""
+    data = notebook_data(profile)
+
+    @cache
+    def prepared() -> tuple[AlignmentEval, Path]:
+        setup = notebook_setup(profile)
+        return setup["kit"], setup["sft_dir"]
+
+    return _experiment(profile, data["sft_rows"], data["train_pairs"], data["heldout_pairs"], data["test_rows"],
+                       prepared)

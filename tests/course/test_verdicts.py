@@ -96,3 +96,27 @@ def test_forgetting_measurements_read_rises_over_the_base_and_score_each_mitigat
     assert got["03-mitigation-stars"]["stars"]["low_lr"] == 2
     for claim_id, measured in got.items():
         claims.judge(claim_id, "tiny", **measured)
+
+
+def _dpo_rows():
+    """The SFT arm and two seeds of two betas, as alignment.alignment_experiment returns them (fields the claims
+    read): the SFT model prefers the chosen answer in 60 % of 50 held-out pairs at general loss 3.0."""
+    def row(arm, seed, accuracy, reward_accuracy, loss, exact):
+        return {"arm": arm, "seed": seed, "general_loss": loss, "exact_match": exact,
+                "pairs": {"all": {"accuracy": accuracy, "reward_accuracy": reward_accuracy, "n": 50}}}
+    return [row("sft", 0, 0.6, 0.0, 3.0, 0.5), row("sft", 1, 0.6, 0.0, 3.0, 0.5),
+            row("0.1", 0, 0.8, 0.9, 3.2, 0.4), row("0.1", 1, 0.9, 0.95, 3.3, 0.3),
+            row("0.5", 0, 0.7, 0.8, 3.05, 0.5), row("0.5", 1, 0.7, 0.85, 3.1, 0.45)]
+
+
+def test_dpo_measurements_compare_every_beta_with_the_sft_arm():
+    got = verdicts.dpo_measurements(_dpo_rows())
+    assert set(got) == {c for c in claims.CLAIMS if c.startswith("07-")}
+    prefers = got["07-dpo-prefers-better-answer"]
+    assert (prefers["sft_accuracy"], prefers["n_pairs"]) == (0.6, 50)
+    assert prefers["accuracy"] == {"0.1": [0.8, 0.9], "0.5": [0.7, 0.7]}
+    assert prefers["reward_accuracy"] == {"0.1": [0.9, 0.95], "0.5": [0.8, 0.85]}
+    assert got["07-alignment-tax"]["rise"] == {"0.1": pytest.approx([0.2, 0.3]), "0.5": pytest.approx([0.05, 0.1])}
+    assert got["07-alignment-tax"]["note"] == "exact match SFT 50.0% -> β=0.1 35.0%, β=0.5 47.5%"
+    for claim_id, measured in got.items():
+        claims.judge(claim_id, "tiny", **measured)
