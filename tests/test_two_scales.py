@@ -83,6 +83,6 @@ def test_a_stored_reference_missing_an_arm_names_the_command_that_fills_it(monke
         return {**record, "rows": [r for r in record["rows"] if r["arm"] != dropped]}
     monkeypatch.setattr(verdicts, "load_runs", without_one_arm)
     profile = verdicts.for_this_machine(verdicts.PROFILES["tiny"])
-    with pytest.raises(ValueError, match=rf"lacks the arms \['\w+'\]: run `FTLAB_PROFILE=tiny python "
+    with pytest.raises(ValueError, match=rf"lacks the arms \['[\w.]+'\]: run `FTLAB_PROFILE=tiny python "
                                          rf"bench/stored_seeds.py {experiment}`"):
         source(profile)

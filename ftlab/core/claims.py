@@ -338,6 +338,7 @@ EXPECTED = {
         "05-lora-quality": "held", "05-qlora-quality": "held", "05-adapters-quality": "held",
         "05-prefix-quality": "did not hold", "05-prompt-quality": "did not hold", "05-qlora-matches-lora": "held",
         "05-lora-learning-rate": "held",
+        "07-dpo-prefers-better-answer": "depends", "07-alignment-tax": "held",
     },
 }
 

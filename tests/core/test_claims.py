@@ -395,7 +395,7 @@ def test_expected_verdicts_and_the_registered_claims():
     assert claims.expected_verdicts("01-sft-recipe-lr") == {"tiny": "did not hold", "smol": "did not hold"}
     assert claims.expected_verdicts("no-such-claim") == {}
     c = claims.get("07-alignment-tax")
-    assert (c.id, c.notebook, c.expected) == ("07-alignment-tax", "07", {"tiny": "held"})
+    assert (c.id, c.notebook, c.expected) == ("07-alignment-tax", "07", {"tiny": "held", "smol": "held"})
     c = claims.get("03-alignment-tax")
     assert (c.id, c.notebook, c.judge, c.expected) == ("03-alignment-tax", "03", claims.judge_forgets,
                                                        {"tiny": "held", "smol": "did not hold"})
