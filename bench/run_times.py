@@ -50,11 +50,11 @@ def stored_rows(results: Path, profile: str | None) -> list[dict]:
         if profile and key["profile"] != profile:
             continue
         for row in record["rows"]:
-            if "wall_time_s" in row and "tokens_per_s" in row:
+            seconds = row.get("wall_time_s", row.get("train_s"))  # notebook 07's DPO rows say train_s
+            if seconds is not None and "tokens_per_s" in row:
                 arm = row.get("arm") or row.get("method") or "run"
                 found.append({"profile": key["profile"], "name": f"{key['experiment']}-{arm}",
-                              "wall_time_s": row["wall_time_s"], "tokens_per_s": row["tokens_per_s"],
-                              "device": hardware})
+                              "wall_time_s": seconds, "tokens_per_s": row["tokens_per_s"], "device": hardware})
     return found
 
 

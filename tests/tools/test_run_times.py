@@ -34,9 +34,11 @@ def test_stored_references_are_read_as_runs_per_experiment_and_arm(tmp_path):
                                                  "provenance": {"hardware": "CPU X"}, "rows": rows}))
     reference("seeds_05-peft_smol_fp32.json", "smol", [
         {"arm": "lora", "wall_time_s": 60, "tokens_per_s": 110}, {"arm": "lora", "wall_time_s": 64, "tokens_per_s": 100},
-        {"arm": "full", "wall_time_s": 125, "tokens_per_s": 56}, {"arm": "full", "accuracy": 0.4}])
+        {"arm": "full", "wall_time_s": 125, "tokens_per_s": 56}, {"arm": "full", "accuracy": 0.4},
+        {"arm": "0.1", "train_s": 183, "tokens_per_s": 40}])  # a DPO row of notebook 07 names its time train_s
     reference("seeds_05-peft_tiny_fp32.json", "tiny", [{"arm": "lora", "wall_time_s": 5, "tokens_per_s": 900}])
     lines = run_times.table(run_times.stored_rows(tmp_path, "smol"))
-    assert [ln.split()[:5] for ln in lines[1:]] == [["smol", "05-peft-full", "1", "125", "56"],
+    assert [ln.split()[:5] for ln in lines[1:]] == [["smol", "05-peft-0.1", "1", "183", "40"],
+                                                    ["smol", "05-peft-full", "1", "125", "56"],
                                                     ["smol", "05-peft-lora", "2", "62", "105"]]
     assert lines[1].endswith("CPU X")
