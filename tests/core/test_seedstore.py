@@ -31,7 +31,7 @@ def edit_code(monkeypatch):
     """Pretend ftlab.core.stats changed since the file was made."""
     real = provenance.code_fingerprint
     monkeypatch.setattr(provenance, "code_fingerprint",
-                        lambda roots: {k: v + "-edited" for k, v in real(roots).items()})
+                        lambda roots, profile=None: {k: v + "-edited" for k, v in real(roots, profile).items()})
 
 
 def test_store_then_live_seed_reuses_stored_seeds(repo):
