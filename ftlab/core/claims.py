@@ -260,27 +260,30 @@ def judge_specialist_vs_generalist(specialist: Mapping[str, Sequence[float]], ge
     signs = {s: sign(difference(estimate(specialist[s], n_items), estimate([generalist[s]], n_items)))
              for s in specialist}
     verdict = tri(list(signs.values()), want=1)
+    same_model = parameters[0] == parameters[1]
+    contest = (f"{parameters[0] / 1e6:.0f} M SmolLM2 domain-tuned vs the same model untuned, prompted" if same_model
+               else f"{parameters[0] / 1e6:.1f} M domain-tuned vs SmolLM2-135M-Instruct")
+    size = ("the same parameters" if same_model else f"{parameters[1] / parameters[0]:.0f}x fewer parameters")
     return Judgement(verdict,
-                     f"{parameters[0] / 1e6:.1f} M domain-tuned vs SmolLM2-135M-Instruct (its 4-bit GGUF weights "
-                     "dequantized, best of zero/few-shot): " + "; ".join(
+                     f"{contest} (its 4-bit GGUF weights dequantized, best of zero/few-shot): " + "; ".join(
                          f"{s.replace('test_', '')} {ci(estimate(specialist[s], n_items))} vs "
                          f"{ci(estimate([generalist[s]], n_items))}" for s in specialist)
-                     + f"; {parameters[1] / parameters[0]:.0f}x fewer parameters, {compute_ratio:.0f}x less compute "
-                     f"per question; {n_items} questions per split")
+                     + f"; {size}, {compute_ratio:.0f}x less compute per question; {n_items} questions per split")
 
 
-def judge_few_examples(small: Mapping[str, float], base: Mapping[str, float], n_items: int, rows: int,
+def judge_few_examples(small: Mapping[str, Sequence[float]], base: Mapping[str, float], n_items: int, rows: int,
                        epochs: float, general: tuple[float, float]) -> Judgement:
-    signs = [sign(difference(estimate([small[s]], n_items), estimate([base[s]], n_items))) for s in small]
+    signs = [sign(difference(estimate(small[s], n_items), estimate([base[s]], n_items))) for s in small]
     verdict = "held" if all(s < 0 for s in signs) else "did not hold" if all(s > 0 for s in signs) else "depends"
-    floor = all(v == 0 for v in base.values())
+    # A base whose every interval reaches 0 % answers nothing measurably: fewer examples cannot make it worse.
+    floor = all(estimate([v], n_items).interval()[0] <= 0 for v in base.values())
     return Judgement(verdict,
                      f"{rows} rows x {epochs:.0f} epochs: " + "; ".join(
-                         f"{s.replace('test_', '')} {ci(estimate([small[s]], n_items))} vs base {pct(base[s])}"
+                         f"{s.replace('test_', '')} {ci(estimate(small[s], n_items))} vs base {pct(base[s])}"
                          for s in small)
                      + f"; general loss {general[0]:.3f} vs base {general[1]:.3f}"
-                     + ("; the base scores 0 % here, so on this task the claim cannot hold: it needs a base that "
-                        "already answers some questions" if floor else ""))
+                     + ("; the base's score is indistinguishable from 0 % here, so on this task the claim cannot hold: "
+                        "it needs a base that already answers some questions" if floor else ""))
 
 
 def judge_dpo_prefers(sft_accuracy: float, accuracy: Mapping[str, Sequence[float]],
@@ -338,6 +341,8 @@ EXPECTED = {
         "05-lora-quality": "held", "05-qlora-quality": "held", "05-adapters-quality": "held",
         "05-prefix-quality": "did not hold", "05-prompt-quality": "did not hold", "05-qlora-matches-lora": "held",
         "05-lora-learning-rate": "held",
+        "06-specialist-beats-generalist": "held", "06-domain-tuning-forgets": "held",
+        "06-few-examples-worse-than-base": "did not hold",
         "07-dpo-prefers-better-answer": "depends", "07-alignment-tax": "held",
     },
 }
@@ -433,8 +438,8 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
        "held if domain SFT raises held-out general loss beyond the 95 % interval of the seeds", judge_forgets),
     _c("06-few-examples-worse-than-base", "06", "Fine-tuned models do worse than the base with fewer than 100 "
        "examples (and too many epochs).", "",
-       "held if the few-example model scores below the base beyond the 95 % interval on both splits; did not hold "
-       "if above on both", judge_few_examples),
+       "held if the few-example model scores below the base beyond the 95 % interval of its seeds on both splits; "
+       "did not hold if above on both", judge_few_examples),
     _c("07-dpo-prefers-better-answer", "07", "Preference alignment makes the model prefer the better answer.", "",
        "per β: held if held-out preference accuracy rises over the SFT model beyond the 95 % interval and reward "
        "accuracy is above 50 %; depends if only one of them; the verdict is shared by every β or is depends",

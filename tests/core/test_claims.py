@@ -9,6 +9,8 @@ import pytest
 from ftlab.core import claims, stats
 from ftlab.core.claims import CLAIMS, ClaimMismatch, check
 from ftlab.core.settings import ForgettingSettings
+from ftlab.core.profiles import PROFILES
+from ftlab.course import verdicts
 from ftlab.course.verdicts import forgetting_measurements, peft_measurements, sft_measurements
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -78,8 +80,8 @@ def test_latency_reads_the_paired_rounds_not_the_fastest_round():
 
 
 def test_the_few_examples_claim_says_when_the_base_scores_zero():
-    j = claims.judge_few_examples({"a": 0.08, "b": 0.16}, {"a": 0.0, "b": 0.0}, 64, 64, 10, (4.08, 3.54))
-    assert j.verdict == "did not hold" and "the base scores 0 %" in j.evidence
+    j = claims.judge_few_examples({"a": [0.08], "b": [0.16]}, {"a": 0.0, "b": 0.0}, 64, 64, 10, (4.08, 3.54))
+    assert j.verdict == "did not hold" and "indistinguishable from 0 %" in j.evidence
 
 
 def test_memory_claims_and_predictor_accuracy():
@@ -133,6 +135,8 @@ def test_notebooks_judge_claims_only_through_the_registry():
                     for i, arm in enumerate(("base", "full", "lora", "replay", "ewc", "low_lr", "short",
                                              "instructions"))]
             used |= set(forgetting_measurements(rows, ForgettingSettings()))
+        if "domain_measurements(" in code:  # notebook 06 likewise: what it measures from its stored tiny rows
+            used |= set(verdicts._stored_domain(verdicts.for_this_machine(PROFILES["tiny"])))
         if "j[\"claim\"].claim_id" in code:
             used |= {c.claim_id for c in SOURCE_CLAIMS}
     assert used == set(CLAIMS), f"registered but never judged: {set(CLAIMS) - used}; judged but not registered: " \
@@ -354,15 +358,23 @@ def test_specialist_vs_generalist_evidence():
     assert claims.judge_specialist_vs_generalist({"s": [0.5, 0.5]}, {"s": 0.2}, 100, (1, 1), 1).verdict == "held"
 
 
+def test_a_specialist_of_the_generalists_own_size_is_called_the_same_model_prompted():
+    # at 135 M the specialist is SmolLM2 itself, fine-tuned: no "1x fewer parameters"
+    j = claims.judge_specialist_vs_generalist({"test_easy": [0.5, 0.5]}, {"test_easy": 0.2}, 100, (135e6, 135e6), 4.4)
+    assert j.evidence.startswith("135 M SmolLM2 domain-tuned vs the same model untuned, prompted (")
+    assert j.evidence.endswith("; the same parameters, 4x less compute per question; 100 questions per split")
+
+
 def test_few_examples_rule_and_evidence():
     # a: 10 % (se 0.03) vs 50 % (se 0.05): below; b: a tie -> depends
-    j = claims.judge_few_examples({"test_a": 0.1, "test_b": 0.5}, {"test_a": 0.5, "test_b": 0.5}, 100, 64, 10,
+    j = claims.judge_few_examples({"test_a": [0.1], "test_b": [0.5]}, {"test_a": 0.5, "test_b": 0.5}, 100, 64, 10,
                                   (4.08, 3.54))
     assert j == claims.Judgement("depends", "64 rows x 10 epochs: a 10.0% [4.1%, 15.9%] vs base 50.0%; b 50.0% [40.2%, "
                                             "59.8%] vs base 50.0%; general loss 4.080 vs base 3.540")
-    assert claims.judge_few_examples({"a": 0.1}, {"a": 0.5}, 100, 64, 10, (4.0, 3.5)).verdict == "held"
-    assert claims.judge_few_examples({"a": 0.5}, {"a": 0.1}, 100, 64, 10, (4.0, 3.5)).verdict == "did not hold"
-    assert claims.judge_few_examples({"a": 0.5, "b": 0.1}, {"a": 0.1, "b": 0.5}, 100, 1, 1, (4, 3)).verdict == "depends"
+    assert claims.judge_few_examples({"a": [0.1]}, {"a": 0.5}, 100, 64, 10, (4.0, 3.5)).verdict == "held"
+    assert claims.judge_few_examples({"a": [0.5]}, {"a": 0.1}, 100, 64, 10, (4.0, 3.5)).verdict == "did not hold"
+    mixed = claims.judge_few_examples({"a": [0.5], "b": [0.1]}, {"a": 0.1, "b": 0.5}, 100, 1, 1, (4, 3))
+    assert mixed.verdict == "depends"
 
 
 def test_dpo_prefers_per_beta_and_evidence():
@@ -450,7 +462,7 @@ def test_each_arm_of_a_comparison_carries_its_own_binomial_error():
     tie = claims.judge_lima_competitive([0.2, 0.2], [0.31, 0.31], [0.5, 0.5], [0.5, 0.5], 50, 1000, 100, (10, 20))
     assert tie.verdict == "held"
     # few examples: 34 % vs base 20 % on 50 items is a tie (±0.1446, see above): depends, not "did not hold"
-    assert claims.judge_few_examples({"a": 0.34}, {"a": 0.2}, 50, 64, 10, (4.0, 3.5)).verdict == "depends"
+    assert claims.judge_few_examples({"a": [0.34]}, {"a": 0.2}, 50, 64, 10, (4.0, 3.5)).verdict == "depends"
     # DPO reward accuracy 55 % on 100 pairs (2 seeds): se sqrt(0.2475/200) = 0.03518, ±0.0690 around +0.05: not
     # above 50 %; preference accuracy 50 % = SFT: nothing moved
     assert claims.judge_dpo_prefers(0.5, {0.1: [0.5, 0.5]}, {0.1: [0.55, 0.55]}, 100).verdict == "did not hold"
@@ -458,8 +470,16 @@ def test_each_arm_of_a_comparison_carries_its_own_binomial_error():
 
 def test_the_few_examples_floor_note_in_full():
     # 8 % on 64 items: se sqrt(0.08·0.92/64) = 0.03391, ±0.06647 -> [1.4 %, 14.6 %], above the base's 0 %
-    j = claims.judge_few_examples({"test_a": 0.08}, {"test_a": 0.0}, 64, 64, 10, (4.08, 3.54))
+    j = claims.judge_few_examples({"test_a": [0.08]}, {"test_a": 0.0}, 64, 64, 10, (4.08, 3.54))
     assert j == claims.Judgement("did not hold", "64 rows x 10 epochs: a 8.0% [1.4%, 14.6%] vs base 0.0%; general loss "
-                                                 "4.080 vs base 3.540; the base scores 0 % here, so on this task the "
-                                                 "claim cannot hold: it needs a base that already answers some "
-                                                 "questions")
+                                                 "4.080 vs base 3.540; the base's score is indistinguishable from 0 % "
+                                                 "here, so on this task the claim cannot hold: it needs a base that "
+                                                 "already answers some questions")
+
+
+def test_a_base_of_one_question_in_64_is_still_at_the_floor_and_one_of_ten_is_not():
+    # 1/64: se sqrt(0.015625·0.984375/64) = 0.01550, low 0.015625 - 1.96·0.01550 < 0; 10 % on 64: low 0.0265 > 0
+    one = claims.judge_few_examples({"test_a": [0.6]}, {"test_a": 1 / 64}, 64, 64, 10, (4.0, 3.9))
+    ten = claims.judge_few_examples({"test_a": [0.6]}, {"test_a": 0.1}, 64, 64, 10, (4.0, 3.9))
+    assert "indistinguishable from 0 %" in one.evidence
+    assert "indistinguishable" not in ten.evidence
