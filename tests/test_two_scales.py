@@ -24,11 +24,12 @@ def test_every_stored_measurement_gives_the_verdict_the_registry_expects(profile
                                                f"{judgement.evidence}")
 
 
-def test_the_tiny_references_measure_notebook_01s_03s_05s_and_07s_claims():
+def test_the_tiny_references_measure_notebook_01s_03s_05s_06s_and_07s_claims():
     """The references a notebook reads are judged too, not only the smol ones (seeds_01, seeds_03, seeds_05 and the
-    sweep, seeds_07), so a re-made tiny reference that flips a verdict fails here before any notebook runs."""
+    sweep, seeds_06, seeds_07), so a re-made tiny reference that flips a verdict fails here before any notebook
+    runs."""
     assert {f"05-{m}-quality" for m in claims.SOURCE_QUALITY} | {"05-qlora-matches-lora", "05-lora-learning-rate"} \
-        | {c for c in claims.CLAIMS if c[:3] in ("01-", "03-", "07-")} <= set(verdicts.stored("tiny"))
+        | {c for c in claims.CLAIMS if c[:3] in ("01-", "03-", "06-", "07-")} <= set(verdicts.stored("tiny"))
 
 
 def test_no_smol_verdict_is_recorded_without_a_stored_reference_behind_it():
@@ -52,8 +53,7 @@ def test_the_other_scale_line_names_its_reference_and_its_provenance():
     assert line.startswith(f"    at 3.4 M (tiny, stored: peft_lr_sweep_tiny.json, {sweep['date'][:10]}, commit "
                            f"{sweep['commit'][:7]}")
     assert f"): {claims.CLAIMS['05-lora-learning-rate'].expected['tiny']} — LoRA's best rate" in line
-    assert verdicts.stored_line("06-domain-tuning-forgets", "smol") == ("    at 135 M (smol): not measured at this "
-                                                                         "scale yet")
+    assert verdicts.stored_line("lima-diversity", "smol") == "    at 135 M (smol): not measured at this scale yet"
 
 
 def test_the_readme_claims_table_is_the_registrys():
@@ -72,6 +72,7 @@ def test_a_verdict_that_differs_between_the_scales_is_named_in_its_notebook():
 
 @pytest.mark.parametrize("source, experiment", [(verdicts._stored_peft, "05-peft"),
                                                 (verdicts._stored_forgetting, "03-forgetting"),
+                                                (verdicts._stored_domain, "06-domain"),
                                                 (verdicts._stored_dpo, "07-dpo")])
 def test_a_stored_reference_missing_an_arm_names_the_command_that_fills_it(monkeypatch, source, experiment):
     """A reference made before an arm existed is refused with the command that adds it, not read as if whole."""
@@ -83,6 +84,6 @@ def test_a_stored_reference_missing_an_arm_names_the_command_that_fills_it(monke
         return {**record, "rows": [r for r in record["rows"] if r["arm"] != dropped]}
     monkeypatch.setattr(verdicts, "load_runs", without_one_arm)
     profile = verdicts.for_this_machine(verdicts.PROFILES["tiny"])
-    with pytest.raises(ValueError, match=rf"lacks the arms \['[\w.]+'\]: run `FTLAB_PROFILE=tiny python "
+    with pytest.raises(ValueError, match=rf"lacks the arms \['[\w.-]+'\]: run `FTLAB_PROFILE=tiny python "
                                          rf"bench/stored_seeds.py {experiment}`"):
         source(profile)

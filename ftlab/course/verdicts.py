@@ -26,7 +26,7 @@ from ftlab.core.profiles import PROFILES, Profile, for_this_machine
 from ftlab.core.provenance import RESULTS_DIR
 from ftlab.core.seedstore import load_runs, results_path
 from ftlab.core.settings import ForgettingSettings
-from ftlab.lessons import alignment, forgetting, peft_comparison, sft
+from ftlab.lessons import alignment, domain_tuning, forgetting, peft_comparison, sft
 
 # The two scales every verdict is read at: the live default, and the real model beside it.
 SCALES = ("tiny", "smol")
@@ -97,13 +97,20 @@ def _stored_rows(profile: Profile, experiment, arms: Sequence[str]) -> tuple[lis
     return record["rows"], f"{path.name}, {brief(record)}"
 
 
-def _stored_sft(profile: Profile) -> dict[str, Stored]:
-    found = _stored_rows(profile, sft.experiment(profile), sft.ARMS)
+def _stored_claims(profile: Profile, experiment, arms: Sequence[str],
+                   measure: Callable[[list[dict]], dict[str, dict]]) -> dict[str, Stored]:
+    """{claim id: Stored} from a stored experiment's rows, measured as its notebook measures them; {} while the
+    file is not made yet."""
+    found = _stored_rows(profile, experiment, arms)
     if found is None:
         return {}
     rows, source = found
-    measured = sft_measurements(rows, len(course_data(profile)[2]), profile.eval_per_task, profile.sft.learning_rate)
-    return {claim: Stored(numbers, source) for claim, numbers in measured.items()}
+    return {claim: Stored(numbers, source) for claim, numbers in measure(rows).items()}
+
+
+def _stored_sft(profile: Profile) -> dict[str, Stored]:
+    return _stored_claims(profile, sft.experiment(profile), sft.ARMS, lambda rows: sft_measurements(
+        rows, len(course_data(profile)[2]), profile.eval_per_task, profile.sft.learning_rate))
 
 
 # --- notebook 03: the numbers its claims read, from rows of `forgetting.mitigation_experiment` (arm per row) ----
@@ -129,12 +136,8 @@ def forgetting_measurements(rows: Sequence[dict], fs: ForgettingSettings) -> dic
 
 
 def _stored_forgetting(profile: Profile) -> dict[str, Stored]:
-    found = _stored_rows(profile, forgetting.experiment(profile), forgetting.EXPERIMENT_ARMS)
-    if found is None:
-        return {}
-    rows, source = found
-    return {claim: Stored(numbers, source)
-            for claim, numbers in forgetting_measurements(rows, profile.forgetting).items()}
+    return _stored_claims(profile, forgetting.experiment(profile), forgetting.EXPERIMENT_ARMS,
+                          lambda rows: forgetting_measurements(rows, profile.forgetting))
 
 
 # --- notebook 05: the numbers its claims read, from rows of `peft_comparison.run_method` -----------------------
@@ -162,12 +165,8 @@ def peft_measurements(rows: Sequence[dict], n_items: int) -> dict[str, dict]:
 def _stored_peft(profile: Profile) -> dict[str, Stored]:
     if not profile.peft_learning_rates and not _sweep_path(profile).exists():
         return {}  # its learning rates come from a sweep not made yet, so no comparison can have run
-    found = _stored_rows(profile, peft_comparison.experiment(profile), peft_comparison.COMPARED)
-    if found is None:
-        return {}
-    rows, source = found
-    n_items = len(peft_comparison.comparison_data(profile)[1])
-    return {claim: Stored(measured, source) for claim, measured in peft_measurements(rows, n_items).items()}
+    return _stored_claims(profile, peft_comparison.experiment(profile), peft_comparison.COMPARED,
+                          lambda rows: peft_measurements(rows, len(peft_comparison.comparison_data(profile)[1])))
 
 
 def _sweep_path(profile: Profile):
@@ -207,16 +206,56 @@ def dpo_measurements(rows: Sequence[dict]) -> dict[str, dict]:
 
 def _stored_dpo(profile: Profile) -> dict[str, Stored]:
     experiment = alignment.experiment(profile)
-    found = _stored_rows(profile, experiment, experiment.arms)
-    if found is None:
-        return {}
-    rows, source = found
-    return {claim: Stored(numbers, source) for claim, numbers in dpo_measurements(rows).items()}
+    return _stored_claims(profile, experiment, experiment.arms, dpo_measurements)
+
+
+# --- notebook 06: the numbers its claims read, from rows of `domain_tuning.specialist_experiment` (arm per row) ---
+
+def generalist_best(generalist: dict, tests: dict[str, list[dict]]) -> dict[str, float]:
+    """SmolLM2-135M-Instruct's best prompt (zero- or few-shot) per test split, on exactly these test rows, from
+    its stored record (`domain_tuning.load_generalist`)."""
+    return {s: max(domain_tuning.accuracy_on(generalist["results"][mode][s]["outcomes"], rows)["overall"]
+                   for mode in ("zero_shot", "few_shot")) for s, rows in tests.items()}
+
+
+def domain_measurements(rows: Sequence[dict], generalist: dict, tests: dict[str, list[dict]],
+                        profile: Profile) -> dict[str, dict]:
+    """Every notebook-06 claim, from the base row (the 'before'), the specialist's and the few-examples
+    specialist's rows per seed, and the generalist's stored record: {claim id: measured}. Compute per question
+    is 2 x parameters x prompt tokens, the generalist's few-shot prompt against the specialist's, on the unseen
+    phrasings."""
+    base = domain_tuning.arm_rows(rows, domain_tuning.BASE_ARM)[0]
+    specialist = domain_tuning.arm_rows(rows, domain_tuning.SPECIALIST_ARM)
+    few = domain_tuning.arm_rows(rows, domain_tuning.FEW_ARM)
+    split = "test_unseen_phrasings"
+    generalist_flop = generalist["parameters"] * generalist["results"]["few_shot"][split]["mean_prompt_tokens"]
+    per_seed = lambda runs: {s: [r["scores"][s]["overall"] for r in runs] for s in tests}  # noqa: E731
+    mean = lambda values: sum(values) / len(values)  # noqa: E731
+    return {
+        "06-specialist-beats-generalist": {
+            "specialist": per_seed(specialist), "generalist": generalist_best(generalist, tests),
+            "n_items": len(tests[split]), "parameters": (base["parameters"], generalist["parameters"]),
+            "compute_ratio": generalist_flop / (base["parameters"] * base["mean_prompt_tokens"][split])},
+        "06-domain-tuning-forgets": {"rise": [r["general_loss"] - base["general_loss"] for r in specialist],
+                                     "what": f"{profile.domain_steps} steps of domain SFT"},
+        "06-few-examples-worse-than-base": {
+            "small": per_seed(few), "base": {s: base["scores"][s]["overall"] for s in tests},
+            "n_items": len(tests[split]), "rows": few[0]["train_rows"],
+            "epochs": profile.domain_steps * profile.sft.effective_batch / few[0]["train_rows"],
+            "general": (mean([r["general_loss"] for r in few]), base["general_loss"])},
+    }
+
+
+def _stored_domain(profile: Profile) -> dict[str, Stored]:
+    experiment = domain_tuning.experiment(profile)
+    return _stored_claims(profile, experiment, experiment.arms, lambda rows: domain_measurements(
+        rows, domain_tuning.load_generalist(), domain_tuning.notebook_data(profile)[1], profile))
 
 
 # Where each profile's stored numbers come from, per experiment (each returns {} while its file is not made yet).
 STORED_SOURCES: tuple[Callable[[Profile], dict[str, Stored]], ...] = (_stored_sft, _stored_forgetting, _stored_peft,
-                                                                     _stored_sweep, _stored_dpo)
+                                                                     _stored_sweep, _stored_domain,
+                                                                     _stored_dpo)
 
 
 @cache

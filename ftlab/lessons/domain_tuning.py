@@ -9,6 +9,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from ftlab.core.device import pick_device
 from ftlab.core.evaluate import chat_prompts, generate_answers
 from ftlab.core.general_ability import blocks_loss, general_blocks, general_eval_docs
 from ftlab.core.models import load
@@ -147,24 +148,57 @@ def specialist_run(profile: Profile, train: list[dict], tests: dict[str, list[di
             "general_loss": blocks_loss(model, general_blocks) if general_blocks is not None else None}
 
 
+def base_run(profile: Profile, tests: dict[str, list[dict]], general_blocks=None) -> dict:
+    """The profile's base model, untuned, on every test split (the schema and the question, as the specialist
+    reads them) and on the held-out general blocks: contestant (a) of notebook 06 and the 'before' its claims
+    compare with. Also records what the claims weigh cost by: the model's parameters and its mean prompt tokens
+    per split."""
+    model, tok = load(profile.model, device=pick_device())
+    scored = {split: score_sql(model, tok, rows) for split, rows in tests.items()}
+    return {"scores": {s: r["scores"] for s, r in scored.items()},
+            "outcomes": {s: r["outcomes"] for s, r in scored.items()},
+            "seconds_per_question": {s: r["seconds_per_question"] for s, r in scored.items()},
+            "answers": {s: r["answers"] for s, r in scored.items()},
+            "parameters": model.num_parameters(),
+            "mean_prompt_tokens": {s: mean_prompt_tokens(tok, rows) for s, rows in tests.items()},
+            "general_loss": blocks_loss(model, general_blocks) if general_blocks is not None else None}
+
+
 def notebook_data(profile: Profile) -> tuple[list[dict], dict[str, list[dict]]]:
     """Notebook 06's training rows and its test rows per test split (`profile.domain_test_rows` of each)."""
     return load_domain("train"), {split: sample(load_domain(split), profile.domain_test_rows) for split in SPLITS[1:]}
 
 
+BASE_ARM, SPECIALIST_ARM, FEW_ARM = "base", "specialist", "few-examples"
+
+
 def specialist_experiment(profile: Profile, train: list[dict], tests: dict[str, list[dict]], general_blocks):
-    """Notebook 06's specialist over seeds (ftlab.core.seedstore): one `specialist_run` per seed, with each split's
-    execution accuracy also at the top level (`accuracy_<split>`). Live and stored twins must agree within one
-    test question and 0.01 nats of general loss."""
+    """Notebook 06's contestants over seeds (ftlab.core.seedstore), one row per (arm, seed): the untuned base
+    (`base_run`: no training, so every seed measures the same model; a stored reference carries its own
+    'before'), the specialist (`specialist_run` on the whole training split) and the few-examples specialist
+    (the same steps on `profile.domain_small_train` rows, many epochs). Each split's execution accuracy is also
+    at the top level (`accuracy_<split>`). Live and stored twins must agree within one test question and 0.01
+    nats of general loss."""
+    few_rows = sample(train, profile.domain_small_train)
+
     def run(arm: str, seed: int) -> dict:
-        result = specialist_run(profile, train, tests, seed, general_blocks)
+        if arm == BASE_ARM:
+            result = {"seed": seed, **base_run(profile, tests, general_blocks)}
+        else:
+            rows, name = (train, "06-domain") if arm == SPECIALIST_ARM else (few_rows, "06-domain-small")
+            result = specialist_run(profile, rows, tests, seed, general_blocks, name=name)
         return {**result, **{f"accuracy_{s}": result["scores"][s]["overall"] for s in tests}}
 
     inputs = {"sft": settings_key(profile.sft), "steps": profile.domain_steps, "train": train, "tests": tests,
-              "general_blocks": general_blocks.tolist()}
+              "few_rows": [r["id"] for r in few_rows], "general_blocks": general_blocks.tolist()}
     one_question = 1 / min(len(rows) for rows in tests.values())
-    return Experiment("06-domain", profile, ("specialist",), run, inputs,
+    return Experiment("06-domain", profile, (BASE_ARM, SPECIALIST_ARM, FEW_ARM), run, inputs,
                       tolerance={**{f"accuracy_{s}": one_question + 1e-9 for s in tests}, "general_loss": 0.01})
+
+
+def arm_rows(rows: list[dict], arm: str) -> list[dict]:
+    """The rows of one arm of `specialist_experiment`, in seed order."""
+    return [r for r in rows if r["arm"] == arm]
 
 
 def experiment(profile: Profile) -> Experiment:
