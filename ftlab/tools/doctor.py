@@ -7,13 +7,14 @@ import importlib.util
 import os
 import re
 import shutil
-import tomllib
 from dataclasses import dataclass
 from importlib import metadata
 
+from packaging.requirements import Requirement
+
 from ftlab.build.manifest import verify
 from ftlab.core.device import hardware_summary, precision_summary
-from ftlab.core.paths import DATA_DIR, MODELS_DIR, REPO_ROOT
+from ftlab.core.paths import DATA_DIR, MODELS_DIR
 from ftlab.core.profiles import PROFILES, default_profile_name
 from ftlab.core.provenance import RESULTS_DIR, changes, fingerprint_of
 
@@ -37,14 +38,19 @@ class Check:
 
 
 def declared_requirements(groups: tuple[str, ...] = ("test",)) -> list[str]:
-    """pyproject.toml's dependencies plus the named optional groups, as requirement strings."""
-    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    return project["dependencies"] + [r for g in groups for r in project["optional-dependencies"].get(g, [])]
+    """ftlab's declared dependencies plus the named optional groups, as requirement strings (markers dropped),
+    from the installed package's metadata: it answers for an editable and a regular install alike."""
+    wanted = []
+    for line in metadata.requires("ftlab") or []:
+        req = Requirement(line)
+        if req.marker is None or any(req.marker.evaluate({"extra": g}) for g in groups):
+            req.marker = None
+            wanted.append(str(req))
+    return wanted
 
 
 def package_check(requirement: str) -> Check:
     """Is the package installed, and does its version satisfy the declared bound?"""
-    from packaging.requirements import Requirement
     req = Requirement(requirement)
     try:
         version = metadata.version(req.name)
