@@ -12,6 +12,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from ftlab.core.errors import ConfigError
 from ftlab.core.paths import MODELS_DIR, runs_dir
 
 
@@ -60,7 +61,12 @@ def cmd_profile(args) -> int:
 
 
 def cmd_course(args) -> int:
-    from ftlab.tools.course_runner import run_course
+    from ftlab.tools.course_runner import course_notebooks, run_course
+    try:
+        course_notebooks(args.only)
+    except ConfigError as e:
+        print(f"ftlab course: error: {e}", file=sys.stderr)
+        return 2
     return run_course(Path(args.out), only=args.only, store=args.store, timeout=args.cell_timeout,
                       profile=args.profile, html=not args.no_html)
 

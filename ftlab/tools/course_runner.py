@@ -11,6 +11,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+from ftlab.core.errors import ConfigError
 from ftlab.core.jsonl import atomic_write_text
 from ftlab.core.paths import NOTEBOOKS_DIR, runs_dir
 from ftlab.core.profiles import active, default_profile_name
@@ -23,8 +24,13 @@ from ftlab.tools.report import (
 
 
 def course_notebooks(only: list[str] | None = None) -> list[Path]:
-    """The numbered notebooks, in order; `only` keeps those whose names start with one of the prefixes."""
+    """The numbered notebooks, in order; `only` keeps those whose names start with one of the prefixes. A prefix
+    that names no notebook is a ConfigError (a typo would otherwise run nothing and look like a pass)."""
     books = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    unmatched = [p for p in only or [] if not any(b.name.startswith(p) for b in books)]
+    if unmatched:
+        raise ConfigError(f"no notebook name starts with {', '.join(map(repr, unmatched))}; the notebooks are "
+                          f"{', '.join(b.name[:2] for b in books)} (e.g. --only 01 05)")
     return [b for b in books if not only or any(b.name.startswith(p) for p in only)]
 
 

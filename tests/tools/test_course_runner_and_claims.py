@@ -160,6 +160,14 @@ def test_unknown_profile_is_refused_before_any_notebook_runs(tmp_path):
     assert not (tmp_path / "out" / "REPORT.md").exists()
 
 
+def test_a_notebook_prefix_that_names_nothing_is_refused_by_the_command(tmp_path, capsys):
+    from ftlab.tools.cli import main
+    assert main(["course", "--only", "01", "9", "--out", str(tmp_path / "out")]) == 2
+    assert "no notebook name starts with '9'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert [b.name[:2] for b in course_notebooks(["01", "05"])] == ["01", "05"]
+
+
 def test_every_stored_output_belongs_to_a_run_cell():
     """nbval refuses a cell with outputs but no execution count ('Unrun reference cell has outputs')."""
     for path in course_notebooks():
