@@ -5,6 +5,7 @@ agree with this machine's own matmuls? Formerly a test; it times the machine, so
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from ftlab.core.throughput import matmul_peak_flops
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     device = pick_device()
     n = 8192 if device.type == "cuda" else 512
     bf16 = matmul_peak_flops(torch.bfloat16, n=n, seconds=0.5, device=device)

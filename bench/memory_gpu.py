@@ -7,6 +7,7 @@ Needs a CUDA build of torch and bitsandbytes with CUDA kernels. Not run in CI (t
 """
 from __future__ import annotations
 
+import argparse
 import sys
 
 import torch
@@ -18,6 +19,7 @@ from memory_cpu import grid, run  # noqa: E402
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     if not torch.cuda.is_available():
         sys.exit("no CUDA device: run bench/memory_cpu.py on this machine instead")
     rows = grid("cuda") + [
