@@ -87,3 +87,11 @@ def test_a_stored_reference_missing_an_arm_names_the_command_that_fills_it(monke
     with pytest.raises(ValueError, match=rf"lacks the arms \['[\w.-]+'\]: run `FTLAB_PROFILE=tiny python "
                                          rf"bench/stored_seeds.py {experiment}`"):
         source(profile)
+
+
+@pytest.mark.parametrize("profile", verdicts.SCALES)
+def test_a_notebook_reads_the_other_scales_specialists_from_their_file_one_row_per_seed(profile):
+    rows, source = verdicts.stored_specialists(profile)
+    assert {r["arm"] for r in rows} == {"specialist"}, "the base and few-examples arms must be left out"
+    assert sorted(r["seed"] for r in rows) == sorted(verdicts.PROFILES[profile].seeds)
+    assert source.startswith(f"seeds_06-domain_{profile}_"), source

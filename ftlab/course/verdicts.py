@@ -252,6 +252,20 @@ def _stored_domain(profile: Profile) -> dict[str, Stored]:
         rows, domain_tuning.load_generalist(), domain_tuning.notebook_data(profile)[1], profile))
 
 
+@cache
+def stored_specialists(profile_name: str) -> tuple[list[dict], str]:
+    """Notebook 06's domain specialist at one scale, one row per seed, from that profile's stored reference, and
+    where it comes from: what lets a notebook put the other scale's answers beside its own."""
+    profile = for_this_machine(PROFILES[profile_name])
+    experiment = domain_tuning.experiment(profile)
+    found = _stored_rows(profile, experiment, experiment.arms)
+    if found is None:
+        raise FileNotFoundError(f"{results_path(experiment.key).name} is missing: run `FTLAB_PROFILE={profile_name} "
+                                f"python bench/stored_seeds.py {experiment.name}`")
+    rows, source = found
+    return domain_tuning.arm_rows(rows, domain_tuning.SPECIALIST_ARM), source
+
+
 # Where each profile's stored numbers come from, per experiment (each returns {} while its file is not made yet).
 STORED_SOURCES: tuple[Callable[[Profile], dict[str, Stored]], ...] = (_stored_sft, _stored_forgetting, _stored_peft,
                                                                      _stored_sweep, _stored_domain,
