@@ -95,3 +95,19 @@ def test_a_notebook_reads_the_other_scales_specialists_from_their_file_one_row_p
     assert {r["arm"] for r in rows} == {"specialist"}, "the base and few-examples arms must be left out"
     assert sorted(r["seed"] for r in rows) == sorted(verdicts.PROFILES[profile].seeds)
     assert source.startswith(f"seeds_06-domain_{profile}_"), source
+
+
+def test_without_the_profiles_model_notebook_06s_file_is_read_on_its_fingerprint_and_says_so(monkeypatch):
+    """CI has no SmolLM2 (FTLAB_EXTRAS=smol is optional), so the key's token hash cannot be recomputed there; the
+    file is still read (its fingerprint still checked by require_current), and its source line says the key was not."""
+    def unavailable(profile):
+        raise verdicts.ModelNotAvailable("not installed here")
+
+    monkeypatch.setattr(verdicts.domain_tuning, "experiment", unavailable)
+    profile = verdicts.for_this_machine(verdicts.PROFILES["smol"])
+    rows, source = verdicts._domain_rows(profile)
+    assert {r["arm"] for r in rows} == {"base", "specialist", "few-examples"}
+    assert source.startswith("seeds_06-domain_smol_") and "key not re-hashed" in source
+    measured = verdicts.domain_measurements(rows, verdicts.domain_tuning.load_generalist(),
+                                            verdicts.domain_tuning.notebook_data(profile)[1], profile)
+    assert set(measured) == {c for c in claims.EXPECTED["smol"] if c.startswith("06-")}
