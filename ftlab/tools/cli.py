@@ -120,6 +120,18 @@ def cmd_doctor(args) -> int:
     return 1 if problems else 0
 
 
+def cmd_export(args) -> int:
+    from ftlab.core.export import export_saved
+    try:
+        out = export_saved(args.source, args.out, adapter_only=args.adapter_only,
+                           card_path=Path(args.card) if args.card else None, model_name=args.base)
+    except ConfigError as e:
+        print(f"ftlab export: error: {e}", file=sys.stderr)
+        return 2
+    print(f"exported to {out}: " + ", ".join(sorted(p.name for p in out.iterdir())))
+    return 0
+
+
 def cmd_launch_command(args) -> int:
     """Print the `accelerate launch` command for this machine (or the one given), why, and the FSDP table."""
     from ftlab.core.profiles import active
@@ -208,6 +220,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default=None, help="FTLAB_PROFILE for the kernels (tiny, smol, gpu)")
     p.add_argument("--no-html", action="store_true", help="skip index.html, html/ and plots/")
     p.set_defaults(func=cmd_course)
+
+    p = sub.add_parser("export", help="write a trained model as a loadable folder with its tokenizer and a model card",
+                       description="e.g. ftlab export runs/my-run/model exported/ (a folder saved by "
+                                   "save_pretrained or run_sft(save_to=...); its run card is read from it or "
+                                   "the folder above)")
+    p.add_argument("source", help="the saved model or adapter folder")
+    p.add_argument("out", help="the folder to write")
+    p.add_argument("--adapter-only", action="store_true", help="keep a LoRA adapter separate (default: merge it)")
+    p.add_argument("--card", default=None, help="the run card (runcard.json) if it is not beside the model")
+    p.add_argument("--base", default=None, help="the base model's profile name or hub id (default: the run "
+                                                "card's profile)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("launch-command", help="print the accelerate launch command for this machine's GPUs")
     p.add_argument("--method", choices=["full", "lora", "qlora"], default="lora")
