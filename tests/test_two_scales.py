@@ -24,12 +24,13 @@ def test_every_stored_measurement_gives_the_verdict_the_registry_expects(profile
                                                f"{judgement.evidence}")
 
 
-def test_the_tiny_references_measure_notebook_01s_03s_05s_06s_and_07s_claims():
-    """The references a notebook reads are judged too, not only the smol ones (seeds_01, seeds_03, seeds_05 and the
-    sweep, seeds_06, seeds_07), so a re-made tiny reference that flips a verdict fails here before any notebook
-    runs."""
+def test_the_tiny_references_measure_every_claim_of_the_notebooks_that_train():
+    """The references a notebook reads are judged too, not only the smol ones (seeds_01, seeds_02 and the
+    epoch-matched comparison, seeds_03, seeds_05 and the sweep, seeds_06, seeds_07), so a re-made tiny reference
+    that flips a verdict fails here before any notebook runs."""
     assert {f"05-{m}-quality" for m in claims.SOURCE_QUALITY} | {"05-qlora-matches-lora", "05-lora-learning-rate"} \
-        | {c for c in claims.CLAIMS if c[:3] in ("01-", "03-", "06-", "07-")} <= set(verdicts.stored("tiny"))
+        | {c for c in claims.CLAIMS if c[:3] in ("01-", "03-", "06-", "07-") or c.startswith("lima-")} \
+        <= set(verdicts.stored("tiny"))
 
 
 def test_no_smol_verdict_is_recorded_without_a_stored_reference_behind_it():
@@ -53,7 +54,8 @@ def test_the_other_scale_line_names_its_reference_and_its_provenance():
     assert line.startswith(f"    at 3.4 M (tiny, stored: peft_lr_sweep_tiny.json, {sweep['date'][:10]}, commit "
                            f"{sweep['commit'][:7]}")
     assert f"): {claims.CLAIMS['05-lora-learning-rate'].expected['tiny']} — LoRA's best rate" in line
-    assert verdicts.stored_line("lima-diversity", "smol") == "    at 135 M (smol): not measured at this scale yet"
+    assert verdicts.stored_line("lima-1k-competitive", "smol") == \
+        "    at 135 M (smol): not measured at this scale yet"  # its full pool's epoch is a GPU's job
 
 
 def test_the_readme_claims_table_is_the_registrys():
@@ -111,3 +113,29 @@ def test_without_the_profiles_model_notebook_06s_file_is_read_on_its_fingerprint
     measured = verdicts.domain_measurements(rows, verdicts.domain_tuning.load_generalist(),
                                             verdicts.domain_tuning.notebook_data(profile)[1], profile)
     assert set(measured) == {c for c in claims.EXPECTED["smol"] if c.startswith("06-")}
+
+
+def test_notebook_02s_file_is_read_without_rebuilding_its_training_sets(monkeypatch):
+    """Its key hashes the four sets, which only the whole curation (sentence embeddings, the profile's tokenizer:
+    SmolLM2, which CI lacks) rebuilds: the file is read on its fingerprint, and its source line says so."""
+    def no_curation(*args, **kwargs):
+        raise AssertionError("reading the stored claims must not rebuild the training sets")
+
+    monkeypatch.setattr(verdicts.curation, "notebook_arms", no_curation)
+    monkeypatch.setattr(verdicts.curation, "experiment", no_curation)
+    for profile_name in verdicts.SCALES:
+        measured = verdicts._stored_curation(verdicts.for_this_machine(verdicts.PROFILES[profile_name]))
+        assert {c for c in claims.CLAIMS if c.startswith("lima-")} - {"lima-1k-competitive"} <= set(measured)
+        assert all(s.source.startswith(f"seeds_02-curation_{profile_name}_") and "key not re-hashed" in s.source
+                   for s in measured.values())
+
+
+def test_notebook_02s_file_missing_an_arm_names_the_command_that_fills_it(monkeypatch):
+    real = verdicts.require_current
+
+    def without_longest(saved, path):
+        return real({**saved, "rows": [r for r in saved["rows"] if r["arm"] != "longest"]}, path)
+    monkeypatch.setattr(verdicts, "require_current", without_longest)
+    with pytest.raises(ValueError, match=r"lacks the arms \['longest'\]: run `FTLAB_PROFILE=tiny python "
+                                         r"bench/stored_seeds.py 02-curation`"):
+        verdicts._stored_curation(verdicts.for_this_machine(verdicts.PROFILES["tiny"]))

@@ -336,6 +336,8 @@ EXPECTED = {
     "smol": {
         "01-sft-instruction-following": "depends", "01-sft-recipe-lr": "did not hold",
         "01-assistant-only-loss": "depends",
+        "lima-quality-over-quantity": "depends", "lima-vs-longest": "held", "lima-diversity": "held",
+        "lima-no-contamination": "held",
         "03-narrow-finetuning-forgets": "held", "03-lora-forgets-less": "did not hold", "03-mitigation-stars": "held",
         "03-alignment-tax": "did not hold",
         "05-lora-quality": "held", "05-qlora-quality": "held", "05-adapters-quality": "held",

@@ -23,6 +23,7 @@ from ftlab.core.claims import (
     check,
 )
 from ftlab.core.course_data import course_data
+from ftlab.core.instructions import load_instructions
 from ftlab.core.lr_sweeps import load_sweep, sweep_file
 from ftlab.core.memory import ModelShape
 from ftlab.core.models import ModelNotAvailable
@@ -30,7 +31,7 @@ from ftlab.core.profiles import PROFILES, Profile, for_this_machine
 from ftlab.core.provenance import RESULTS_DIR, require_current
 from ftlab.core.seedstore import load_runs, results_path
 from ftlab.core.settings import ForgettingSettings
-from ftlab.lessons import alignment, domain_tuning, forgetting, peft_comparison, sft
+from ftlab.lessons import alignment, curation, domain_tuning, forgetting, peft_comparison, sft
 
 # The two scales every verdict is read at: the live default, and the real model beside it.
 SCALES = ("tiny", "smol")
@@ -118,6 +119,62 @@ def _stored_claims(profile: Profile, experiment, arms: Sequence[str],
 def _stored_sft(profile: Profile) -> dict[str, Stored]:
     return _stored_claims(profile, sft.experiment(profile), sft.ARMS, lambda rows: sft_measurements(
         rows, len(course_data(profile)[2]), profile.eval_per_task, profile.sft.learning_rate))
+
+
+# --- notebook 02: the numbers its claims read, from rows of `curation.step_matched` (arm per row) and the stored
+# epoch-matched comparison (bench/curation_epochs.py) --------------------------------------------------------------
+
+def curation_measurements(rows: Sequence[dict], n_items: int, epoch: dict | None) -> dict[str, dict]:
+    """Every notebook-02 claim, from the step-matched rows per seed (each carrying its arm's selection facts) and
+    the epoch-matched comparison's record: {claim id: measured}. Without that record (not made at this scale)
+    the 1k-vs-full claim is not measured."""
+    def per_seed(runs: Sequence[dict], arm: str) -> list[float]:
+        return [r["accuracy"] for r in runs if r["arm"] == arm]
+    chosen = {arm: next(r["selection"] for r in rows if r["arm"] == arm) for arm in curation.ARMS}
+    out = {
+        "lima-quality-over-quantity": {
+            "curated": per_seed(rows, "curated"), "other": per_seed(rows, "random"), "n_items": n_items,
+            "other_name": "random",
+            "note": f"clean rows {chosen['curated']['clean_share']:.0%} vs {chosen['random']['clean_share']:.0%}"},
+        "lima-vs-longest": {"curated": per_seed(rows, "curated"), "other": per_seed(rows, "longest"),
+                            "n_items": n_items, "other_name": "longest"},
+        "lima-diversity": {"mean_cos_selected": chosen["curated"]["mean_cos_selected"],
+                           "mean_cos_candidates": chosen["curated"]["mean_cos_candidates"]},
+        "lima-no-contamination": {"leaks": {arm: facts["test_leaks"] for arm, facts in chosen.items()},
+                                  "recall": chosen["curated"]["decontaminate_recall"],
+                                  "removed": chosen["curated"]["decontaminate_removed"]},
+    }
+    if epoch is not None:
+        cfg, runs = epoch["settings"], epoch["results"]
+        out["lima-1k-competitive"] = {
+            "step_curated": per_seed(rows, "curated"), "step_full": per_seed(rows, "full"),
+            "epoch_curated": per_seed(runs, "curated"), "epoch_full": per_seed(runs, "full"), "n_items": n_items,
+            "pool_rows": cfg["pool_size"], "k": cfg["k"],
+            "epoch_steps": (cfg["steps"]["curated"], cfg["steps"]["full"])}
+    return out
+
+
+def epoch_comparison(profile_name: str) -> dict | None:
+    """Notebook 02's epoch-matched comparison at a profile (bench/curation_epochs.py), refused when stale; None
+    where it was never made (at 135 M the full pool's epoch is ~1,250 steps: a GPU's job)."""
+    if not (RESULTS_DIR / f"curation_epochs_{profile_name}.json").exists():
+        return None
+    return curation.load_epoch_results(profile_name)
+
+
+def _stored_curation(profile: Profile) -> dict[str, Stored]:
+    """Notebook 02's claims from its stored step-matched file. Its key hashes the four training sets, which only
+    the whole curation rebuilds (sentence embeddings of thousands of rows, and the profile's tokenizer, which CI
+    lacks for SmolLM2): the file is read on its fingerprint alone (the code, data and profile entry the sets are
+    made from), and its source says so."""
+    unkeyed = curation.step_matched(profile, dict.fromkeys(curation.ARMS, []), [], [])
+    found = _stored_rows(profile, unkeyed, curation.ARMS, check_key=False)
+    if found is None:
+        return {}
+    rows, source = found
+    n_items = len(load_instructions("test", profile.sft_tasks, limit_per_task=profile.eval_per_task))
+    measured = curation_measurements(rows, n_items, epoch_comparison(profile.name))
+    return {claim: Stored(numbers, f"{source}; key not re-hashed") for claim, numbers in measured.items()}
 
 
 # --- notebook 03: the numbers its claims read, from rows of `forgetting.mitigation_experiment` (arm per row) ----
@@ -290,7 +347,8 @@ def stored_specialists(profile_name: str) -> tuple[list[dict], str]:
 
 
 # Where each profile's stored numbers come from, per experiment (each returns {} while its file is not made yet).
-STORED_SOURCES: tuple[Callable[[Profile], dict[str, Stored]], ...] = (_stored_sft, _stored_forgetting, _stored_peft,
+STORED_SOURCES: tuple[Callable[[Profile], dict[str, Stored]], ...] = (_stored_sft, _stored_curation,
+                                                                     _stored_forgetting, _stored_peft,
                                                                      _stored_sweep, _stored_domain,
                                                                      _stored_dpo)
 

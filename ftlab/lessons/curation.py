@@ -845,11 +845,30 @@ def notebook_arms(profile: Profile, pool: list[dict]) -> tuple[dict[str, list[di
     return arms, reports, load_instructions("test", profile.sft_tasks, limit_per_task=profile.eval_per_task)
 
 
-def step_matched(profile: Profile, arms: dict[str, list[dict]], test_rows: list[dict]):
+def selection_facts(arms: dict[str, list[dict]], reports: list[StepReport], test_rows: list[dict]
+                    ) -> dict[str, dict]:
+    """What notebook 02 measures of each training set before any training, by arm: its clean share and the test
+    rows it leaks (`arm_stats`); for the curated set also the diversity step's mean pairwise cosines and what
+    decontamination removed. Kept in every run's row, so a stored reference carries the data claims too."""
+    stats = {s["arm"]: s for s in arm_stats(arms, test_rows)}
+    steps = {r.name: r for r in reports}
+    chosen = {"mean_cos_selected": steps["diversity"].details["mean_cos_selected"],
+              "mean_cos_candidates": steps["diversity"].details["mean_cos_candidates"],
+              "decontaminate_recall": steps["decontaminate"].recall,
+              "decontaminate_removed": steps["decontaminate"].removed}
+    return {arm: {"clean_share": stats[arm]["clean_share"], "test_leaks": stats[arm]["test_leaks"],
+                  **(chosen if arm == "curated" else {})} for arm in arms}
+
+
+def step_matched(profile: Profile, arms: dict[str, list[dict]], test_rows: list[dict], reports: list[StepReport]):
     """Notebook 02's step-matched experiment (ftlab.core.seedstore): every arm trained `profile.curation_steps` steps
-    per seed. Live and stored twins must agree within one test answer in a hundred and 0.02 nats."""
+    per seed, each row with its arm's `selection_facts` (from `reports`, the curation that made the arms). Live
+    and stored twins must agree within one test answer in a hundred and 0.02 nats."""
+    facts = functools.cache(lambda: selection_facts(arms, reports, test_rows))
+
     def run(arm: str, seed: int) -> dict:
-        return run_arm(profile, arm, arms[arm], test_rows, seed, profile.curation_steps, progress=False)
+        return {**run_arm(profile, arm, arms[arm], test_rows, seed, profile.curation_steps, progress=False),
+                "selection": facts()[arm]}
 
     inputs = {"sft": settings_key(profile.sft), "steps": profile.curation_steps, "arms": arms, "test": test_rows}
     return Experiment("02-curation", profile, tuple(arms), run, inputs,
@@ -859,5 +878,5 @@ def step_matched(profile: Profile, arms: dict[str, list[dict]], test_rows: list[
 def experiment(profile: Profile) -> Experiment:
     """`step_matched` on the arms notebook 02 builds (bench/stored_seeds.py)."""
     pool = noisy_pool(profile.sft_tasks, size=profile.curation_pool_size, seed=0)
-    arms, _, test = notebook_arms(profile, pool)
-    return step_matched(profile, arms, test)
+    arms, reports, test = notebook_arms(profile, pool)
+    return step_matched(profile, arms, test, reports)

@@ -12,6 +12,7 @@ import pytest
 from ftlab.lessons import curation as cur
 from ftlab.core.data import validate_rows
 from ftlab.core.instructions import GROUNDED_TASKS, load_instructions
+from ftlab.core.profiles import Profile
 
 SMALL = 2000
 
@@ -213,6 +214,28 @@ def test_build_arms_gives_four_sets_of_the_asked_size(pool):
     assert stats["curated"]["clean_share"] > stats["random"]["clean_share"]
     assert stats["longest"]["mean_response_chars"] > stats["random"]["mean_response_chars"]
     assert stats["curated"]["test_leaks"] == 0
+
+
+def test_every_run_of_the_step_matched_experiment_carries_its_sets_selection_facts(pool, monkeypatch):
+    """A stored reference of notebook 02 judges the data claims too: each row holds its arm's clean share and
+    test leaks as `arm_stats` measures them, and the curated rows the diversity and decontamination figures."""
+    test = load_instructions("test", GROUNDED_TASKS)
+    arms, reports = cur.build_arms(pool, test, k=100, embed_sample=300)
+    monkeypatch.setattr(cur, "run_arm", lambda profile, arm, rows, test_rows, seed, steps, progress:
+                        fake_result(arm, seed, steps, 0.5))
+    rows = cur.step_matched(Profile(name="t", model="tiny", description="", seeds=(0,)), arms, test,
+                            reports).results()
+    stats = {s["arm"]: s for s in cur.arm_stats(arms, test)}
+    by_arm = {r["arm"]: r["selection"] for r in rows}
+    assert {a: (f["clean_share"], f["test_leaks"]) for a, f in by_arm.items()} == \
+        {a: (s["clean_share"], s["test_leaks"]) for a, s in stats.items()}
+    assert by_arm["full"]["test_leaks"] >= 1 and by_arm["curated"]["test_leaks"] == 0  # the pool plants test rows
+    diversity, decontaminate = reports[-1], next(r for r in reports if r.name == "decontaminate")
+    assert by_arm["curated"]["mean_cos_selected"] == diversity.details["mean_cos_selected"] \
+        < by_arm["curated"]["mean_cos_candidates"]
+    assert (by_arm["curated"]["decontaminate_recall"], by_arm["curated"]["decontaminate_removed"]) == \
+        (decontaminate.recall, decontaminate.removed) and decontaminate.removed >= 1
+    assert "mean_cos_selected" not in by_arm["random"]
 
 
 def test_steps_for_epochs():
