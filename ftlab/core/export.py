@@ -152,7 +152,7 @@ def round_trip_gap(model, folder: Path | str, tokenizer, text: str = "The capita
     """Largest |logit| difference between `model` and the exported full model in `folder` reloaded with
     `AutoModelForCausalLM.from_pretrained`, on `text` (0 for an exact export; float rounding of a merge gives
     ~1e-5)."""
-    reloaded = AutoModelForCausalLM.from_pretrained(folder).eval()
+    reloaded = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True).eval()
     ids = tokenizer(text, return_tensors="pt")["input_ids"]
     was_training = model.training
     model.eval()
@@ -184,7 +184,8 @@ def load_saved(folder: Path | str):
     if not (folder / "tokenizer_config.json").is_file():
         raise ExportError(f"{folder} has no tokenizer (tokenizer_config.json): save it beside the model "
                           "(tokenizer.save_pretrained(folder)); the export needs its chat template")
-    model = (AutoPeftModelForCausalLM if adapter else AutoModelForCausalLM).from_pretrained(folder)
+    loader = AutoPeftModelForCausalLM if adapter else AutoModelForCausalLM
+    model = loader.from_pretrained(folder, use_safetensors=True)
     return model, AutoTokenizer.from_pretrained(folder)
 
 

@@ -137,6 +137,8 @@ def test_notebooks_judge_claims_only_through_the_registry():
             used |= set(forgetting_measurements(rows, ForgettingSettings()))
         if "domain_measurements(" in code:  # notebook 06 likewise: what it measures from its stored tiny rows
             used |= set(verdicts._stored_domain(verdicts.for_this_machine(PROFILES["tiny"])))
+        if "curation_measurements(" in code:  # notebook 02 likewise
+            used |= set(verdicts._stored_curation(verdicts.for_this_machine(PROFILES["tiny"])))
         if "j[\"claim\"].claim_id" in code:
             used |= {c.claim_id for c in SOURCE_CLAIMS}
     assert used == set(CLAIMS), f"registered but never judged: {set(CLAIMS) - used}; judged but not registered: " \
