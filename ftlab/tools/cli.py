@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ftlab.core.errors import ConfigError
 from ftlab.core.paths import MODELS_DIR, runs_dir
+from ftlab.tools.tracking import PROJECT, show, sync
 
 
 def cmd_data(args) -> int:
@@ -132,6 +133,16 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_track(args) -> int:
+    print(sync(Path(args.runs) if args.runs else None, args.project).summary())
+    return 0
+
+
+def cmd_dashboard(args) -> int:
+    show(Path(args.runs) if args.runs else None, args.project, port=args.port, open_browser=not args.no_browser)
+    return 0
+
+
 def cmd_launch_command(args) -> int:
     """Print the `accelerate launch` command for this machine (or the one given), why, and the FSDP table."""
     from ftlab.core.profiles import active
@@ -232,6 +243,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", default=None, help="the base model's profile name or hub id (default: the run "
                                                 "card's profile)")
     p.set_defaults(func=cmd_export)
+
+    for name, helptext in (("track", "log every run card under the runs folder into trackio (runs/trackio)"),
+                           ("dashboard", "log the run cards into trackio, then open its dashboard on them")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--runs", default=None, help="the folder of runs (default: runs/, or FTLAB_RUNS)")
+        p.add_argument("--project", default=PROJECT, help=f"the trackio project (default: {PROJECT})")
+        if name == "dashboard":
+            p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: from 7860 up)")
+            p.add_argument("--no-browser", action="store_true", help="only print the dashboard's address")
+        p.set_defaults(func=cmd_track if name == "track" else cmd_dashboard)
 
     p = sub.add_parser("launch-command", help="print the accelerate launch command for this machine's GPUs")
     p.add_argument("--method", choices=["full", "lora", "qlora"], default="lora")

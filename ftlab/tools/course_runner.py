@@ -21,6 +21,7 @@ from ftlab.tools.report import (
     index_html,
     write_notebook_outputs,
 )
+from ftlab.tools.tracking import sync
 
 
 def course_notebooks(only: list[str] | None = None) -> list[Path]:
@@ -156,9 +157,12 @@ def run_course(out_dir: Path, only: list[str] | None = None, timeout: int | None
     cards = collect_cards(runs_dir(), started_at, out_dir / "cards")
     if cards:
         report += ["## run cards", *[f"- cards/{c.name}" for c in cards], ""]
+    tracked = sync(runs_dir())  # every run card, this run's and earlier ones, into trackio (`ftlab dashboard`)
+    report += ["## tracking", tracked.summary().replace("\n", "\n- "), ""]
     atomic_write_text(out_dir / "REPORT.md", "\n".join(report) + "\n")
     if html:
         atomic_write_text(out_dir / "index.html", index_html(title, entries, cards, out_dir))
     print(f"executed notebooks, REPORT.md{', index.html' if html else ''} and {len(cards)} run card(s) are in "
           f"{out_dir.resolve()}")
+    print(f"{tracked.summary()}\n`ftlab dashboard` shows them")
     return 1 if failed else 0

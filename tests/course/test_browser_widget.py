@@ -8,7 +8,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,36 +17,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, missing_browser, under_ci
 from ftlab.core.paths import NOTEBOOKS_DIR, REPO_ROOT
 
-CHROMIUM = os.environ.get("FTLAB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
 DOCS_SCREENSHOT = REPO_ROOT / "docs" / "memory_calculator.png"  # refreshed with FTLAB_DOCS_SCREENSHOT=1
 START_TIMEOUT_S = 90
 # The kernel imports torch, peft and matplotlib before the widget shows: ~5 s alone, minutes on a crowded CPU.
 WIDGET_TIMEOUT_MS = 300_000
 
-
-def _missing() -> str | None:
-    if not Path(CHROMIUM).exists():
-        return f"{CHROMIUM} not found (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright package is not installed (pip install playwright; no `playwright install`)"
-    return None
-
-
-if _missing() and os.environ.get("CI", "").lower() not in ("1", "true"):
-    pytest.skip(f"browser test skipped: {_missing()}", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+if missing_browser() and not under_ci():
+    pytest.skip(f"browser test skipped: {missing_browser()}", allow_module_level=True)
 
 
 def calculator_notebook(folder: Path) -> Path:
@@ -133,7 +112,7 @@ def summary_text(page) -> str:
 
 
 def test_memory_calculator_in_a_real_browser(jupyter_lab):
-    missing = _missing()
+    missing = missing_browser()
     assert missing is None, f"CI must run the browser test: {missing}"
     from playwright.sync_api import expect, sync_playwright
 

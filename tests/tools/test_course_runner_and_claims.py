@@ -124,7 +124,8 @@ def test_kernels_draw_images_even_when_the_caller_set_mplbackend_agg(tmp_path, m
 
 def test_course_run_folder_has_html_every_plot_run_cards_and_the_profile(tmp_path, monkeypatch):
     """One small notebook: it sees the chosen profile, prints a CLAIM, draws a plot and writes a run card; the run
-    folder gets the executed notebook, REPORT.md, index.html, the notebook's HTML, the PNG and the card."""
+    folder gets the executed notebook, REPORT.md, index.html, the notebook's HTML, the PNG and the card, and the
+    card is logged into trackio."""
     from ftlab.tools import course_runner as course
 
     monkeypatch.setenv("FTLAB_PROFILE", "tiny")  # restored afterwards; run_course sets it for the kernels
@@ -151,6 +152,7 @@ def test_course_run_folder_has_html_every_plot_run_cards_and_the_profile(tmp_pat
     assert "plots/00_demo_cell00_1.png" in index and "html/00_demo.html" in index and "CLAIM demo" in index
     assert "data:image/png;base64" in (out / "html" / "00_demo.html").read_text()
     assert json.loads((out / "cards" / "demo-run__runcard.json").read_text()) == {"kind": "demo"}
+    assert "1 run(s) logged, 0 already there" in report  # the card went into trackio (ftlab.tools.tracking)
 
 
 def test_unknown_profile_is_refused_before_any_notebook_runs(tmp_path):
