@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 CHROMIUM = os.environ.get("FTLAB_CHROMIUM", "/usr/bin/chromium")
@@ -31,3 +34,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until_serving(url: str, server: subprocess.Popen, timeout_s: float, log: Path) -> None:
+    """Poll `url` until it answers; AssertionError with the server's log if it exits or `timeout_s` passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise AssertionError(f"the server at {url} did not start; log:\n{log.read_text()[-3000:]}") from None
+            time.sleep(0.5)
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Terminate a server process, killing it if it has not exited after 20 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()

@@ -11,13 +11,12 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, missing_browser, stop, under_ci, wait_until_serving
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, missing_browser, under_ci
 from ftlab.core.paths import NOTEBOOKS_DIR, REPO_ROOT
 
 DOCS_SCREENSHOT = REPO_ROOT / "docs" / "memory_calculator.png"  # refreshed with FTLAB_DOCS_SCREENSHOT=1
@@ -73,22 +72,9 @@ def jupyter_lab(tmp_path):
          "--LabApp.extension_manager=readonly", *(["--allow-root"] if os.geteuid() == 0 else [])],
         env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                raise RuntimeError(f"JupyterLab did not start; log:\n{(tmp_path / 'jupyter.log').read_text()}")
-            time.sleep(0.5)
+    wait_until_serving(f"{base}/api/status?token={token}", server, START_TIMEOUT_S, tmp_path / "jupyter.log")
     yield base, token, tmp_path
-    server.terminate()
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
+    stop(server)
     log.close()
 
 

@@ -8,13 +8,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import tiny_sft_run
-from browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, missing_browser, under_ci
+from browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, missing_browser, stop, under_ci, wait_until_serving
 
 from ftlab.core.paths import REPO_ROOT
 from ftlab.tools.tracking import SUMMARY_KEYS, find_cards
@@ -115,15 +113,7 @@ def test_the_dashboard_shows_both_runs_in_a_real_browser(two_runs, tmp_path):
                    stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/?project=ftlab"
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("the dashboard did not start:\n" + (tmp_path / "dashboard.log").read_text())
-                time.sleep(0.5)
+        wait_until_serving(url, server, START_TIMEOUT_S, tmp_path / "dashboard.log")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -137,11 +127,7 @@ def test_the_dashboard_shows_both_runs_in_a_real_browser(two_runs, tmp_path):
                 page.screenshot(path=str(tmp_path / "dashboard.png"))
             browser.close()
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
         log.close()
     assert (tmp_path / "dashboard.png").stat().st_size > 20_000
     if os.environ.get("FTLAB_DOCS_SCREENSHOT") == "1":
