@@ -145,8 +145,8 @@ def judge_curated_beats(curated: Sequence[float], other: Sequence[float], n_item
 def judge_diversity(mean_cos_selected: float, mean_cos_candidates: float) -> Judgement:
     return Judgement("held" if mean_cos_selected < mean_cos_candidates else "did not hold",
                      f"k-means selection: mean pairwise cosine of the chosen prompts {mean_cos_selected:.3f} vs "
-                     f"{mean_cos_candidates:.3f} for all candidates (a property of the set; whether diversity "
-                     f"trains a better model is not measured alone here)")
+                     f"{mean_cos_candidates:.3f} for all candidates (a property of the set; whether a broader set "
+                     f"trains a better model: notebook 08)")
 
 
 def judge_no_contamination(leaks: Mapping[str, int], recall: float, removed: int) -> Judgement:
@@ -305,6 +305,27 @@ def judge_alignment_tax(rise: Mapping[str, Sequence[float]], note: str = "") -> 
         f"β={b} {ci(estimate(v), nats)}" for b, v in rise.items()) + " nats/token" + (f"; {note}" if note else ""))
 
 
+def judge_task_vs_instruction(specialist_own: Sequence[float], generalist_own: Sequence[float],
+                              specialist_unseen: Sequence[float], generalist_unseen: Sequence[float],
+                              n_per_task: int, own: str, unseen: str) -> Judgement:
+    """Practice question 4, both halves: the task-specific model beats the instruction-tuned one on its own task,
+    and the instruction-tuned one beats it on a task neither was trained on (each beyond the 95 % interval)."""
+    s_own, g_own = estimate(specialist_own, n_per_task), estimate(generalist_own, n_per_task)
+    s_new, g_new = estimate(specialist_unseen, n_per_task), estimate(generalist_unseen, n_per_task)
+    halves = [sign(difference(s_own, g_own)) > 0, sign(difference(g_new, s_new)) > 0]
+    verdict = "held" if all(halves) else "did not hold" if not any(halves) else "depends"
+    return Judgement(verdict, f"on {own} (the task-specific set's only task): task-specific {ci(s_own)} vs "
+                              f"instruction-tuned {ci(g_own)}; on {unseen} (in neither set): instruction-tuned "
+                              f"{ci(g_new)} vs task-specific {ci(s_new)} exact match; {len(specialist_own)} seeds")
+
+
+def judge_breadth(broad: Sequence[float], narrow: Sequence[float], n_items: int, note: str = "") -> Judgement:
+    b, n = estimate(broad, n_items), estimate(narrow, n_items)
+    return Judgement(compare_verdict(sign(difference(b, n))),
+                     f"same size and steps, exact match over every test task: several tasks {ci(b)} vs one task "
+                     f"{ci(n)}" + (f"; {note}" if note else ""))
+
+
 # The verdicts each profile's numbers give, as measured (the notebooks' stored outputs show the evidence). A claim
 # computed from published figures alone gives the same verdict on every profile. A profile with no entry for a
 # claim has not been measured yet: its CLAIM line says so and nothing is enforced there.
@@ -330,6 +351,7 @@ EXPECTED = {
         "06-specialist-beats-generalist": "held", "06-domain-tuning-forgets": "held",
         "06-few-examples-worse-than-base": "did not hold",
         "07-dpo-prefers-better-answer": "depends", "07-alignment-tax": "held",
+        "08-task-vs-instruction": "depends", "08-diversity-trains-better": "held",
     },
     # SmolLM2-135M-Instruct: judged from the smol profile's stored references (ftlab.course.verdicts), enforced by
     # tests/test_two_scales.py without training; the claims its references do not measure yet have no entry.
@@ -449,6 +471,16 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
     _c("07-alignment-tax", "07", "Alignment costs raw capability (the alignment tax).", "",
        "held if every β raises general loss over the SFT model beyond the 95 % interval; depends if some do",
        judge_alignment_tax),
+    _c("08-task-vs-instruction", "08", "A task-specific model wins on its own task; an instruction-tuned model "
+       "also follows instructions it was not trained on (practice question 4).", "",
+       "held if the task-specific model beats the instruction-tuned one on its task and the instruction-tuned one "
+       "beats it on a task neither was trained on, each beyond the 95 % interval; depends if only one of the two",
+       judge_task_vs_instruction),
+    _c("08-diversity-trains-better", "08", "Cover the full range of tasks the model should handle: a diverse set "
+       "trains a better model than a narrow one of the same size.", "",
+       "held if the several-task set's exact match over every test task (one that neither set holds included) "
+       "beats the single-task set's beyond the 95 % interval; did not hold if below; depends if tied",
+       judge_breadth),
 )}
 
 

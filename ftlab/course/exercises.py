@@ -19,6 +19,7 @@ from ftlab.core.stages import sft_tokens, training_flops
 from ftlab.course import code_exercises as code
 from ftlab.course.code_exercises import SEVEN_B
 from ftlab.course.quiz import CodeExercise, Question
+from ftlab.lessons import data_breadth
 from ftlab.lessons.alignment import PairLogprobs, preference_metrics
 from ftlab.lessons.curation import jaccard, shingles
 from ftlab.lessons.forgetting import EWC, STARS, ewc_penalty
@@ -76,6 +77,13 @@ def sft_flops_8b() -> float:
 
 
 EWC_EXAMPLE = {"fisher": [2.0, 0.5], "theta": [1.0, 3.0], "anchor": [0.5, 1.0], "lam": 10.0}
+
+
+def breadth_epochs() -> float:
+    """Passes over its training set that each run of notebook 08 makes on the active profile."""
+    profile = active()
+    sets = data_breadth.training_sets(profile)
+    return data_breadth.steps(profile) * profile.sft.effective_batch / len(sets[data_breadth.TASK_ARM])
 
 
 def ewc_example_penalty() -> float:
@@ -302,7 +310,22 @@ nb07 = SimpleNamespace(
 )
 
 
-NOTEBOOKS = {"00": nb00, "01": nb01, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06, "07": nb07}
+nb08 = SimpleNamespace(
+    breadth_epochs=Question(
+        name="breadth_epochs",
+        prompt="On the active profile, how many passes (epochs) over its training set does each run of notebook 08 "
+               "make? (steps x effective batch / training rows; both sets have the same number of rows)",
+        expected=breadth_epochs,
+        hint_text="`from ftlab.lessons import data_breadth`; data_breadth.steps(profile), profile.sft.effective_batch "
+                  "and the length of either set of data_breadth.training_sets(profile).",
+        solution_text="{expected} epochs: about one pass, so neither set is memorised and only the breadth differs.",
+        rel_tol=0.01,
+    ),
+)
+
+
+NOTEBOOKS = {"00": nb00, "01": nb01, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06, "07": nb07,
+             "08": nb08}
 
 
 PRACTICE = (nb04.memory_methods, nb05.lr_ratio, nb03.forgetting, nb01.task_vs_instruction, nb06.why_worse)

@@ -31,7 +31,7 @@ from ftlab.core.profiles import PROFILES, Profile, for_this_machine
 from ftlab.core.provenance import RESULTS_DIR, require_current
 from ftlab.core.seedstore import load_runs, results_path
 from ftlab.core.settings import ForgettingSettings
-from ftlab.lessons import alignment, curation, domain_tuning, forgetting, peft_comparison, sft
+from ftlab.lessons import alignment, curation, data_breadth, domain_tuning, forgetting, peft_comparison, sft
 
 # The two scales every verdict is read at: the live default, and the real model beside it.
 SCALES = ("tiny", "smol")
@@ -344,6 +344,26 @@ def stored_specialists(profile_name: str) -> tuple[list[dict], str]:
                                 f"`FTLAB_PROFILE={profile_name} python bench/stored_seeds.py 06-domain`")
     rows, source = found
     return domain_tuning.arm_rows(rows, domain_tuning.SPECIALIST_ARM), source
+
+
+# --- notebook 08: the numbers its claims read, from rows of `data_breadth.breadth_experiment` (arm per row) -------
+
+def breadth_measurements(rows: Sequence[dict], n_per_task: int) -> dict[str, dict]:
+    """Both notebook-08 claims from the two arms' rows per seed: {claim id: measured}."""
+    broad = data_breadth.per_task(rows, data_breadth.INSTRUCTION_ARM)
+    narrow = data_breadth.per_task(rows, data_breadth.TASK_ARM)
+    overall = {arm: [r["accuracy"] for r in rows if r["arm"] == arm] for arm in data_breadth.ARMS}
+    own, unseen = data_breadth.SPECIALTY, data_breadth.UNSEEN
+    return {
+        "08-task-vs-instruction": {"specialist_own": narrow[own], "generalist_own": broad[own],
+                                   "specialist_unseen": narrow[unseen], "generalist_unseen": broad[unseen],
+                                   "n_per_task": n_per_task, "own": own, "unseen": unseen},
+        "08-diversity-trains-better": {
+            "broad": overall[data_breadth.INSTRUCTION_ARM], "narrow": overall[data_breadth.TASK_ARM],
+            "n_items": n_per_task * len(data_breadth.TEST_TASKS),
+            "note": f"on {unseen} alone (in neither set) {sum(broad[unseen]) / len(broad[unseen]):.1%} vs "
+                    f"{sum(narrow[unseen]) / len(narrow[unseen]):.1%}"},
+    }
 
 
 # Where each profile's stored numbers come from, per experiment (each returns {} while its file is not made yet).

@@ -139,6 +139,10 @@ def test_notebooks_judge_claims_only_through_the_registry():
             used |= set(verdicts._stored_domain(verdicts.for_this_machine(PROFILES["tiny"])))
         if "curation_measurements(" in code:  # notebook 02 likewise
             used |= set(verdicts._stored_curation(verdicts.for_this_machine(PROFILES["tiny"])))
+        if "breadth_measurements(" in code:  # notebook 08 likewise
+            scores = {t: {"accuracy": 0.5} for t in ("title", "quote", "last_word", "count_words")}
+            rows = [{"arm": arm, "accuracy": 0.5, "scores": scores} for arm in ("instruction-tuned", "task-specific")]
+            used |= set(verdicts.breadth_measurements(rows, 10))
         if "j[\"claim\"].claim_id" in code:
             used |= {c.claim_id for c in SOURCE_CLAIMS}
     assert used == set(CLAIMS), f"registered but never judged: {set(CLAIMS) - used}; judged but not registered: " \
@@ -253,11 +257,30 @@ def test_curated_beats_rule_and_evidence():
     assert claims.judge_curated_beats([0.5, 0.5], [0.5, 0.5], 100, "x").verdict == "depends"
 
 
+def test_task_vs_instruction_needs_both_halves():
+    j = claims.judge_task_vs_instruction([0.5, 0.5], [0.2, 0.2], [0.2, 0.2], [0.5, 0.5], 100, "quote", "count_words")
+    assert j == claims.Judgement("held", f"on quote (the task-specific set's only task): task-specific {H50} vs "
+                                         f"instruction-tuned {H20}; on count_words (in neither set): instruction-tuned "
+                                         f"{H50} vs task-specific {H20} exact match; 2 seeds")
+    wins_only = claims.judge_task_vs_instruction([0.5, 0.5], [0.2, 0.2], [0.0, 0.0], [0.0, 0.0], 100, "a", "b")
+    assert wins_only.verdict == "depends"  # the specialist wins on its task, nobody follows the new instruction
+    assert claims.judge_task_vs_instruction([0.2, 0.2], [0.5, 0.5], [0.5, 0.5], [0.2, 0.2], 100, "a", "b").verdict \
+        == "did not hold"
+
+
+def test_breadth_rule_and_evidence():
+    j = claims.judge_breadth([0.5, 0.5], [0.2, 0.2], 100, note="x")
+    assert j == claims.Judgement("held", f"same size and steps, exact match over every test task: several tasks {H50} "
+                                         f"vs one task {H20}; x")
+    assert claims.judge_breadth([0.2, 0.2], [0.5, 0.5], 100).verdict == "did not hold"
+    assert claims.judge_breadth([0.5, 0.5], [0.5, 0.5], 100).verdict == "depends"
+
+
 def test_diversity_and_contamination_rules_and_evidence():
     j = claims.judge_diversity(0.2, 0.3)
     assert j == claims.Judgement("held", "k-means selection: mean pairwise cosine of the chosen prompts 0.200 vs 0.300 "
-                                         "for all candidates (a property of the set; whether diversity trains a better "
-                                         "model is not measured alone here)")
+                                         "for all candidates (a property of the set; whether a broader set trains a "
+                                         "better model: notebook 08)")
     assert claims.judge_diversity(0.3, 0.3).verdict == "did not hold"  # no lower: not more diverse
     j = claims.judge_no_contamination({"curated": 0, "random": 2}, 1.0, 5)
     assert j == claims.Judgement("held", "13-gram decontamination removed 5 rows, 100% of the planted test items; test "
