@@ -1007,3 +1007,84 @@ dpo_pair = CodeExercise(
               "answer is in the passage; notebook 07's pair kinds (`ftlab.core.preferences`) show worse answers.",
     solution_text=_pair_solution,
 )
+
+
+# ---------------------------------------------------------------------------------------- nb08: narrow_set
+
+NARROW_TASK, NARROW_SIZE = "quote", 120  # what the check asks for; the course rows hold more `quote` rows than that
+
+
+def _row_key(row: Any) -> str:
+    """A row's identity for the check: its conversation (rows are dicts; the learner may copy them)."""
+    return repr(row.get("messages")) if isinstance(row, dict) else repr(row)
+
+
+def inspect_narrow_set(narrow_set) -> list[str] | Findings:
+    """Call the learner's narrow_set(rows, task, size) on the course's training rows: once with a size the task can
+    fill (exactly `size` distinct rows of `task`, all from `rows`), once with more than the task holds (ValueError)."""
+    problem = signature_problem(narrow_set, "narrow_set", ("rows", "task", "size"))
+    if problem:
+        return [problem]
+    rows = course_rows("train")
+    given = {_row_key(r) for r in rows}
+    available = sum(r["task"] == NARROW_TASK for r in rows)
+    with learner_code(f"calling narrow_set(rows, {NARROW_TASK!r}, {NARROW_SIZE})"):
+        got = narrow_set([dict(r) for r in rows], NARROW_TASK, NARROW_SIZE)
+    if not isinstance(got, list):
+        return [f"`narrow_set` returned {_shown(got)}, not a list of rows."]
+    problems = []
+    if len(got) != NARROW_SIZE:
+        problems.append(f"returned {len(got)} rows for size={NARROW_SIZE}: the task-specific set must have the broad "
+                        "set's size, or breadth is not the only difference between the two runs.")
+    other = Counter(r.get("task") if isinstance(r, dict) else type(r).__name__ for r in got
+                    if not (isinstance(r, dict) and r.get("task") == NARROW_TASK))
+    if other:
+        problems.append(f"{sum(other.values())} of the rows are not {NARROW_TASK!r} rows (e.g. "
+                        f"{other.most_common(1)[0][0]!r}): keep only `row['task'] == task`.")
+    keys = [_row_key(r) for r in got]
+    if len(set(keys)) < len(keys):
+        problems.append(f"{len(keys) - len(set(keys))} rows appear more than once: a repeated row is one example "
+                        "trained twice, so the set holds fewer distinct examples than its size says.")
+    if any(k not in given for k in keys):
+        problems.append("some rows are not among the `rows` given: take them from `rows`, unchanged.")
+    too_many = available + 1
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            short = narrow_set([dict(r) for r in rows], NARROW_TASK, too_many)
+    except ValueError:
+        short = None
+    except Exception as e:  # noqa: BLE001  (any other error is the answer's problem, named)
+        problems.append(f"asked for {too_many} rows of a task that has {available}, it raised "
+                        f"{type(e).__name__} instead of ValueError.")
+        short = None
+    if short is not None:
+        problems.append(f"asked for {too_many} {NARROW_TASK!r} rows where there are {available}, it returned "
+                        f"{len(short) if isinstance(short, list) else _shown(short)} without an error: raise "
+                        "ValueError, so that a smaller set is never compared with the broad one by mistake.")
+    if problems:
+        return problems
+    return Findings(detail=f"{NARROW_SIZE} distinct {NARROW_TASK!r} rows out of the {available} there are, and a "
+                           f"ValueError when asked for {too_many}.")
+
+
+narrow_set = CodeExercise(
+    name="narrow_set",
+    prompt=("Write `narrow_set(rows, task, size) -> list` that returns `size` rows of one task from `rows` (chat rows, "
+            "each with a `'task'` key): the task-specific training set of notebook 08, which must have the broad "
+            "set's size. Each row at most once, unchanged; when `rows` holds fewer than `size` rows of `task`, raise "
+            "`ValueError`. The check calls it on the course's training rows. "
+            "Then: `nb08.narrow_set.check(narrow_set)`."),
+    inspect=inspect_narrow_set,
+    hint_text="Filter with `row['task'] == task`, count what is there before slicing, and slice the first `size`. "
+              "`data_breadth.training_sets` does the same with `load_instructions(..., limit_per_task=...)`.",
+    solution_text='''
+def narrow_set(rows, task, size):
+    mine = [row for row in rows if row["task"] == task]
+    if len(mine) < size:
+        raise ValueError(f"only {len(mine)} {task!r} rows, {size} asked for")
+    return mine[:size]
+
+nb08.narrow_set.check(narrow_set)
+''',
+)

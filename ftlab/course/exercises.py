@@ -321,6 +321,7 @@ nb08 = SimpleNamespace(
         solution_text="{expected} epochs: about one pass, so neither set is memorised and only the breadth differs.",
         rel_tol=0.01,
     ),
+    narrow_set=code.narrow_set,
 )
 
 

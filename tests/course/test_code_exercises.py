@@ -363,3 +363,35 @@ def test_dpo_pair():
     swapped = pair()
     swapped["chosen"][0]["role"] = "user"
     assert_wrong(q, swapped, "`chosen` is a 'user' message")
+
+
+# ---------------------------------------------------------------------------------------- nb08: narrow_set
+
+def test_narrow_set():
+    q = exercises.nb08.narrow_set
+
+    def right(rows, task, size):
+        mine = [r for r in rows if r["task"] == task]
+        if len(mine) < size:
+            raise ValueError("too few")
+        return mine[:size]
+
+    def no_filter(rows, task, size):
+        return rows[:size]
+
+    def silent(rows, task, size):
+        return [r for r in rows if r["task"] == task][:size]
+
+    def repeats(rows, task, size):
+        mine = [r for r in rows if r["task"] == task]
+        if len(mine) < size:
+            raise ValueError("too few")
+        return mine[:size // 2] * 2
+
+    available = sum(r["task"] == ce.NARROW_TASK for r in ce.course_rows("train"))
+    assert available > ce.NARROW_SIZE  # the check's first call can be answered
+    assert f"out of the {available} there are" in assert_right(q, right)
+    assert_wrong(q, no_filter, "are not 'quote' rows")
+    assert_wrong(q, silent, f"asked for {available + 1} 'quote' rows where there are {available}", "raise ValueError")
+    assert_wrong(q, repeats, f"{ce.NARROW_SIZE // 2} rows appear more than once")
+    assert_wrong(q, lambda rows, task: rows, "narrow_set(rows, task, size)")
