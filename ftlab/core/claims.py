@@ -312,8 +312,7 @@ def judge_task_vs_instruction(specialist_own: Sequence[float], generalist_own: S
     and the instruction-tuned one beats it on a task neither was trained on (each beyond the 95 % interval)."""
     s_own, g_own = estimate(specialist_own, n_per_task), estimate(generalist_own, n_per_task)
     s_new, g_new = estimate(specialist_unseen, n_per_task), estimate(generalist_unseen, n_per_task)
-    halves = [sign(difference(s_own, g_own)) > 0, sign(difference(g_new, s_new)) > 0]
-    verdict = "held" if all(halves) else "did not hold" if not any(halves) else "depends"
+    verdict = tri([sign(difference(s_own, g_own)), sign(difference(g_new, s_new))])  # both halves, one, none
     return Judgement(verdict, f"on {own} (the task-specific set's only task): task-specific {ci(s_own)} vs "
                               f"instruction-tuned {ci(g_own)}; on {unseen} (in neither set): instruction-tuned "
                               f"{ci(g_new)} vs task-specific {ci(s_new)} exact match; {len(specialist_own)} seeds")
