@@ -5,6 +5,14 @@ import sys
 
 __version__ = "0.1.0"
 
+# Supported: Linux (tested) and macOS (untested). Windows lacks what ftlab measures with (the `resource` module
+# for peak memory, fork and SIGALRM for the memory probes) and what it installs with (bash): say so at import,
+# not with an AttributeError halfway through a notebook.
+if sys.platform == "win32":
+    raise ImportError("ftlab runs on Linux (tested) and macOS (untested), not natively on Windows: it measures peak "
+                      "memory with the Unix-only `resource` module and runs memory probes in forked processes. "
+                      "On Windows, use WSL2 (https://learn.microsoft.com/windows/wsl/install) and follow README.md.")
+
 # TRL's trainers send a usage ping to huggingface.co from a background thread on every SFTTrainer(...) unless
 # HF_HUB_OFFLINE, HF_HUB_DISABLE_TELEMETRY or CI is set (found by tests/test_offline_and_safety.py). ftlab runs
 # offline by design, so it opts out; set HF_HUB_DISABLE_TELEMETRY=0 to opt back in. huggingface_hub reads the

@@ -163,6 +163,9 @@ def round_trip_gap(model, folder: Path | str, tokenizer, text: str = "The capita
     return float((reloaded(input_ids=ids).logits.float() - mine).abs().max())
 
 
+RUN_MODEL = "model"  # where a run's folder keeps its saved model (`run_sft(save_to=run_folder / RUN_MODEL)`)
+
+
 def find_card(folder: Path) -> Path | None:
     """The run card of a saved model: runcard.json in its folder or the run folder above it (`run_sft`'s
     `save_to` inside the run's folder); None if neither has one."""
@@ -171,11 +174,16 @@ def find_card(folder: Path) -> Path | None:
 
 def load_saved(folder: Path | str):
     """(model, tokenizer) from a folder written by `save_pretrained` or `Trainer.save_model` (`run_sft`'s
-    `save_to`): a full model, or a PEFT adapter on the base its adapter_config.json names. ExportError naming
-    what is missing otherwise."""
+    `save_to`), or from a run's folder that holds one as model/: a full model, or a PEFT adapter on the base its
+    adapter_config.json names. ExportError naming what is missing otherwise."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ExportError(f"{folder} is not a folder: give the folder a trained model was saved to")
+    if (folder / "runcard.json").is_file() and not (folder / "config.json").is_file():  # a run's folder
+        if not (folder / RUN_MODEL).is_dir():
+            raise ExportError(f"{folder} is a run's folder but the run saved no model: train it with "
+                              f"run_sft(..., save_to=<run folder>/{RUN_MODEL}) to export it")
+        folder = folder / RUN_MODEL
     adapter = (folder / "adapter_config.json").is_file()
     if not adapter and not (folder / "config.json").is_file():
         raise ExportError(f"{folder} holds neither config.json (a saved model) nor adapter_config.json (a saved "

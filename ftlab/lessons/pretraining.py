@@ -185,7 +185,7 @@ def save_base(result: PretrainResult, out_dir: Path, samples: dict[str, str] | N
     """Write the pretrained base as a loadable transformers folder: safetensors, tokenizer, training card."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result.model.save_pretrained(out_dir, safe_serialization=True)
+    result.model.save_pretrained(out_dir)
     result.tokenizer.save_pretrained(out_dir)
     card = dict(result.card, samples=samples or {}, history=result.history)
     atomic_write_text(out_dir / "training_card.json", json.dumps(card, indent=2) + "\n")

@@ -233,10 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_course)
 
     p = sub.add_parser("export", help="write a trained model as a loadable folder with its tokenizer and a model card",
-                       description="e.g. ftlab export runs/my-run/model exported/ (a folder saved by "
-                                   "save_pretrained or run_sft(save_to=...); its run card is read from it or "
-                                   "the folder above)")
-    p.add_argument("source", help="the saved model or adapter folder")
+                       description="e.g. ftlab export runs/my-run exported/ (a run's folder whose model was "
+                                   "saved to model/ by run_sft(save_to=...), or any folder saved by "
+                                   "save_pretrained; its run card is read from it or the folder above)")
+    p.add_argument("source", help="the run's folder, or the saved model or adapter folder")
     p.add_argument("out", help="the folder to write")
     p.add_argument("--adapter-only", action="store_true", help="keep a LoRA adapter separate (default: merge it)")
     p.add_argument("--card", default=None, help="the run card (runcard.json) if it is not beside the model")

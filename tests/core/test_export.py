@@ -41,7 +41,7 @@ def logits(model, tokenizer, text="Give the title of this passage."):
 
 def test_a_merged_export_loads_alone_and_gives_the_trained_models_logits(trained, tmp_path):
     result, tokenizer, run = trained
-    assert main(["export", str(run / "model"), str(tmp_path / "out")]) == 0
+    assert main(["export", str(run), str(tmp_path / "out")]) == 0  # the run's folder: its model/ is exported
     out = tmp_path / "out"
     assert not (out / "adapter_config.json").exists(), "the adapter was to be merged into the weights"
     reloaded = AutoModelForCausalLM.from_pretrained(out)
@@ -82,6 +82,11 @@ def test_a_folder_without_a_model_or_a_tokenizer_is_refused_with_what_is_missing
     _, _, run = trained
     assert main(["export", str(tmp_path), str(tmp_path / "out")]) == 2
     assert "neither config.json" in capsys.readouterr().err
+    unsaved = tmp_path / "unsaved-run"
+    unsaved.mkdir()
+    (unsaved / "runcard.json").write_text((run / "runcard.json").read_text())
+    assert main(["export", str(unsaved), str(tmp_path / "out")]) == 2
+    assert "saved no model" in capsys.readouterr().err
     bare = tmp_path / "bare"
     load_saved(run / "model")[0].save_pretrained(bare)  # weights, no tokenizer
     with pytest.raises(ExportError, match="no tokenizer"):
