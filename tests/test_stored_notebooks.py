@@ -86,6 +86,16 @@ def test_no_output_shows_an_absolute_path_of_the_machine_that_made_it(path):
     assert not found, f"{len(found)} absolute path(s):\n" + "\n".join(found[:40])
 
 
+@pytest.mark.parametrize("path", BOOKS, ids=[b.stem for b in BOOKS])
+def test_no_output_holds_a_model_loading_bar(path):
+    """transformers' "Loading weights" bar is stored with its widget state lost: GitHub shows it stuck at 0 %.
+    ftlab turns it off while it loads and prints one line instead (ftlab.core.progress)."""
+    nb = nbformat.read(path, as_version=4)
+    found = [f"notebooks/{path.name} cell {index}" for index, cell in enumerate(nb.cells)
+             for out in cell.get("outputs", []) if any("Loading weights" in text for text in _texts(out))]
+    assert not found, f"{len(found)} stored loading bar(s): " + ", ".join(found[:20])
+
+
 # The library objects each notebook teaches, as a learner would write them: they must be called in a code cell that
 # ran (its stored output is there), not only named in prose.
 TAUGHT = {

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from ftlab.course import gradebook
+
 UNANSWERED = object()  # `q.check()` with no argument: the learner has not answered yet
 
 FENCE = re.compile(r"```\w*\n(.*?)```", re.DOTALL)  # a fenced code block (solutions of code exercises)
@@ -121,14 +123,20 @@ class Question:
                              "option(s) chosen. Try `hint()`.")
 
     def check(self, answer: Any = UNANSWERED) -> None:
-        """Show the verdict on `answer` (a notebook cell: `q.check(my_answer)`)."""
-        _show(self.grade(answer).message)
+        """Show the verdict on `answer` (a notebook cell: `q.check(my_answer)`) and keep it for the teacher
+        (`ftlab.course.gradebook`)."""
+        _show(_recorded(self.name, self.grade(answer), answer).message)
 
     def hint(self) -> None:
         _show(f"**Hint ({self.name})**: {self.hint_text}")
 
     def solution(self) -> None:
-        _show(f"**Solution ({self.name})**: {self.solution_text.format(expected=self._expected_text())}")
+        _show(self._solution_text())
+
+    def _solution_text(self) -> str:
+        if not gradebook.solutions_shown():
+            return _hidden(self.name)
+        return f"**Solution ({self.name})**: {self.solution_text.format(expected=self._expected_text())}"
 
     def _expected_text(self) -> str:
         value = self.expected_value()
@@ -162,11 +170,12 @@ class Question:
         def on_click(label):
             def handler(_button):
                 if label == "Check":
-                    text = self.grade(field_.value if field_.value else UNANSWERED).message
+                    answer = field_.value if field_.value else UNANSWERED
+                    text = _recorded(self.name, self.grade(answer), answer).message
                 elif label == "Hint":
                     text = f"**Hint**: {self.hint_text}"
                 else:
-                    text = f"**Solution**: {self.solution_text.format(expected=self._expected_text())}"
+                    text = self._solution_text()
                 verdict.value = _markdown_to_html(text)
             return handler
 
@@ -179,6 +188,17 @@ def _unanswered(answer: Any) -> bool:
     """No argument, None, `...` or blank text: the learner has not answered yet."""
     return answer is UNANSWERED or answer is None or answer is Ellipsis or (isinstance(answer, str)
                                                                            and not answer.strip())
+
+
+def _recorded(name: str, result: Result, answer: Any) -> Result:
+    """`result`, after keeping it in the gradebook."""
+    gradebook.record(name, result.correct, answer)
+    return result
+
+
+def _hidden(name: str) -> str:
+    return (f"**Solution ({name})**: hidden in this lab ({gradebook.SOLUTIONS_ENV}=off); `hint()` still helps, "
+            "and your teacher goes through the solutions afterwards.")
 
 
 def _not_yet_given(name: str) -> Result:
@@ -253,14 +273,20 @@ class CodeExercise:
         return Result(True, f"**{self.name}**: correct." + (f" {findings.detail}" if findings.detail else ""))
 
     def check(self, answer: Any = UNANSWERED) -> None:
-        """Show the verdict on `answer` (a notebook cell: `q.check(my_function)`)."""
-        _show(self.grade(answer).message)
+        """Show the verdict on `answer` (a notebook cell: `q.check(my_function)`) and keep it for the teacher
+        (`ftlab.course.gradebook`)."""
+        _show(_recorded(self.name, self.grade(answer), answer).message)
 
     def hint(self) -> None:
         _show(f"**Hint ({self.name})**: {self.hint_text}")
 
     def solution(self) -> None:
-        _show(f"**Solution ({self.name})**:\n\n{self._solution_block()}")
+        _show(self._solution_text())
+
+    def _solution_text(self) -> str:
+        if not gradebook.solutions_shown():
+            return _hidden(self.name)
+        return f"**Solution ({self.name})**:\n\n{self._solution_block()}"
 
     def _solution_block(self) -> str:
         code = self.solution_text() if callable(self.solution_text) else self.solution_text
@@ -285,8 +311,7 @@ class CodeExercise:
 
         def on_click(label):
             def handler(_button):
-                text = (f"**Hint**: {self.hint_text}" if label == "Hint"
-                        else f"**Solution**:\n\n{self._solution_block()}")
+                text = f"**Hint**: {self.hint_text}" if label == "Hint" else self._solution_text()
                 verdict.value = _markdown_to_html(text)
             return handler
 

@@ -133,6 +133,19 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_grade(args) -> int:
+    from ftlab.course.grading import grade_folder
+    try:
+        done = grade_folder(Path(args.folder), Path(args.out) if args.out else None)
+    except ConfigError as e:
+        print(f"ftlab grade: error: {e}", file=sys.stderr)
+        return 2
+    print(f"{done['students']} student(s): {done['csv']}, {done['plot']}")
+    for exercise, (right, wrong) in sorted(done["shares"].items(), key=lambda kv: kv[1][0]):
+        print(f"  {exercise:<40} {right:5.0%} right, {wrong:5.0%} wrong")
+    return 0
+
+
 def cmd_track(args) -> int:
     print(sync(Path(args.runs) if args.runs else None, args.project).summary())
     return 0
@@ -243,6 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", default=None, help="the base model's profile name or hub id (default: the run "
                                                 "card's profile)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("grade", help="turn a folder of students' submissions into a class table and plot",
+                       description="Reads every *.json that grading.save(<notebook>) wrote (one per student and "
+                                   "notebook) and writes class.csv (one row per student, 1/0/empty per exercise) "
+                                   "and class.png (share of the class right per exercise).")
+    p.add_argument("folder", help="the folder of submission files")
+    p.add_argument("--out", default=None, help="where class.csv and class.png go (default: the folder)")
+    p.set_defaults(func=cmd_grade)
 
     for name, helptext in (("track", "log every run card under the runs folder into trackio (runs/trackio)"),
                            ("dashboard", "log the run cards into trackio, then open its dashboard on them")):
