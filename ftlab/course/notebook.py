@@ -3,19 +3,55 @@ judged by its rule in the claims registry (`ftlab.core.claims`) and checked agai
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import warnings
 from pathlib import Path
 
+import torch
+
 from ftlab.core import claims
-from ftlab.core.device import hardware_summary, precision_summary
+from ftlab.core.device import hardware_summary, precision_summary, set_threads
+from ftlab.core.errors import ConfigError
 from ftlab.core.paths import REPO_ROOT
 from ftlab.core.profiles import Profile, active, default_profile_name
 from ftlab.core.runcard import package_versions
 from ftlab.course import verdicts
 
 VERDICTS = claims.VERDICTS
+
+
+THREADS_ENV = "FTLAB_THREADS"
+
+
+CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" in microseconds, or "max <period>"
+
+
+def cgroup_cpus(cpu_max: Path | None = None) -> int | None:
+    """The whole CPUs a cgroup v2 quota grants this process (at least 1), None when there is no quota or no file:
+    a container or a lab server's per-user slice that says "2 CPUs" while the machine has 16."""
+    try:
+        quota, period = (cpu_max or CPU_MAX).read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    return None if quota == "max" else max(1, math.floor(int(quota) / int(period)))
+
+
+def kernel_threads() -> tuple[int, str]:
+    """(torch threads for this kernel, why): FTLAB_THREADS when set, else the fewest of torch's default, the CPUs
+    this process may run on (its affinity) and its cgroup quota. torch counts the machine's cores, so on a shared
+    server every student's kernel would otherwise start one thread per core of the whole machine."""
+    given = os.environ.get(THREADS_ENV, "").strip()
+    if given:
+        if not given.isdigit() or int(given) < 1:
+            raise ConfigError(f"{THREADS_ENV}={given!r}: expected a whole number of threads >= 1")
+        return int(given), THREADS_ENV
+    limits = {"torch's default": torch.get_num_threads(), "CPU affinity": len(os.sched_getaffinity(0))}
+    if (quota := cgroup_cpus()) is not None:
+        limits["cgroup CPU quota"] = quota
+    why = min(limits, key=limits.get)
+    return limits[why], why
 
 
 def seed_everything(seed: int) -> None:
@@ -47,14 +83,16 @@ def format_warning(message, category, filename, lineno, line=None) -> str:
 
 def start(seed: int = 0) -> Profile:
     """Print which profile, hardware and precision (and why) produce this notebook's outputs, seed everything,
-    return the profile."""
+    give torch the threads this kernel may use (`kernel_threads`), return the profile."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     warnings.formatwarning = format_warning
     seed_everything(seed)
+    threads, why = kernel_threads()
+    set_threads(threads)
     profile = active()
     v = package_versions()
     print(f"ftlab profile: {profile.name} — {profile.description}")
-    print(f"hardware: {hardware_summary()}")
+    print(f"hardware: {hardware_summary()} ({why})")
     print(f"precision: {precision_summary(profile.bf16_on_gpu)}")
     print(f"python {sys.version.split()[0]}, torch {v['torch']}, transformers {v['transformers']}, trl {v['trl']}, "
           f"peft {v['peft']}")

@@ -147,12 +147,13 @@ def cmd_grade(args) -> int:
 
 
 def cmd_track(args) -> int:
-    print(sync(Path(args.runs) if args.runs else None, args.project).summary())
+    print(sync(Path(args.runs) if args.runs else None, args.project, by_student=args.by_student).summary())
     return 0
 
 
 def cmd_dashboard(args) -> int:
-    show(Path(args.runs) if args.runs else None, args.project, port=args.port, open_browser=not args.no_browser)
+    show(Path(args.runs) if args.runs else None, args.project, port=args.port, open_browser=not args.no_browser,
+         by_student=args.by_student)
     return 0
 
 
@@ -270,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--runs", default=None, help="the folder of runs (default: runs/, or FTLAB_RUNS)")
         p.add_argument("--project", default=PROJECT, help=f"the trackio project (default: {PROJECT})")
+        p.add_argument("--by-student", action="store_true",
+                       help="a class's runs: one folder per student under --runs; group the runs by student")
         if name == "dashboard":
             p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: from 7860 up)")
             p.add_argument("--no-browser", action="store_true", help="only print the dashboard's address")

@@ -126,10 +126,17 @@ def read_card(path: Path) -> dict:
     return card
 
 
-def log_cards(runs: Path, folder: Path, project: str = PROJECT, progress: bool = True) -> SyncResult:
+def group_of(name: str, card: dict, by_student: bool) -> str:
+    """The dashboard group of a run: its kind (sft, dpo, ...), or with `by_student` the first folder of its name,
+    the student's, when a class's runs folder holds one folder per student (FTLAB_RUNS=<class folder>/<student>)."""
+    return name.split("/", 1)[0] if by_student else str(card.get("kind"))
+
+
+def log_cards(runs: Path, folder: Path, project: str = PROJECT, progress: bool = True,
+              by_student: bool = False) -> SyncResult:
     """Log every run card under `runs` not yet in trackio's `project` (in `folder`) as one trackio run, in this
-    process (see `sync`). Cards already logged (same run name) are left as they are; a card that cannot be read
-    is reported in the result and skipped, not fatal."""
+    process (see `sync`), grouped by `group_of`. Cards already logged (same run name) are left as they are; a
+    card that cannot be read is reported in the result and skipped, not fatal."""
     trackio = _trackio(folder)
     result = SyncResult(folder, project)
     try:
@@ -146,7 +153,8 @@ def log_cards(runs: Path, folder: Path, project: str = PROJECT, progress: bool =
             result.unreadable.append(str(e))
             continue
         with contextlib.redirect_stdout(io.StringIO()):  # trackio prints several lines per run
-            trackio.init(project=project, name=name, group=str(card.get("kind")), config=run_config(card),
+            trackio.init(project=project, name=name, group=group_of(name, card, by_student),
+                         config=run_config(card),
                          auto_log_cpu=False, auto_log_gpu=False, embed=False)
             for step, metrics in step_logs(card):
                 trackio.log(metrics, step=step)
@@ -156,14 +164,15 @@ def log_cards(runs: Path, folder: Path, project: str = PROJECT, progress: bool =
 
 
 def sync(runs: Path | None = None, project: str = PROJECT, folder: Path | None = None,
-         progress: bool = True) -> SyncResult:
+         progress: bool = True, by_student: bool = False) -> SyncResult:
     """`log_cards` for `runs` (default: the runs folder) into `folder` (default: `tracker_dir`), run in a process
     of its own: trackio's folder is fixed for the life of the process that imports it, so this lets one process
     (the course runner, a test session) sync any number of run folders. Safe to repeat at any time."""
     runs = Path(runs) if runs else runs_dir()
     folder = Path(folder) if folder else tracker_dir(runs)
     command = [sys.executable, "-m", "ftlab.tools.tracking", str(runs), str(folder), project]
-    proc = subprocess.run(command + ([] if progress else ["--quiet"]), stdout=subprocess.PIPE, text=True,
+    command += ([] if progress else ["--quiet"]) + (["--by-student"] if by_student else [])
+    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True,
                           env={**os.environ, "TRACKIO_DIR": str(folder)})  # stderr (the bar) passes through
     if proc.returncode != 0:
         raise RuntimeError(f"logging the run cards of {runs} into trackio failed (exit {proc.returncode}): "
@@ -173,11 +182,11 @@ def sync(runs: Path | None = None, project: str = PROJECT, folder: Path | None =
 
 
 def show(runs: Path | None = None, project: str = PROJECT, port: int | None = None, open_browser: bool = True,
-         block: bool = True):
+         block: bool = True, by_student: bool = False):
     """Sync, then serve trackio's dashboard on `project` at 127.0.0.1 (until Ctrl-C when `block`). Returns
     (sync result, dashboard URL, the server handle: `.close()` stops it)."""
     runs = Path(runs) if runs else runs_dir()
-    result = sync(runs, project)
+    result = sync(runs, project, by_student=by_student)
     print(result.summary(), flush=True)  # then this process imports trackio itself, pointed at the same folder
     trackio = _trackio(result.folder)
     with contextlib.redirect_stdout(io.StringIO()):
@@ -196,14 +205,17 @@ def show(runs: Path | None = None, project: str = PROJECT, port: int | None = No
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m ftlab.tools.tracking RUNS FOLDER PROJECT [--quiet]`: `log_cards`, its result as one JSON line."""
+    """`python -m ftlab.tools.tracking RUNS FOLDER PROJECT [--quiet] [--by-student]`: `log_cards`, its result as
+    one JSON line."""
     parser = argparse.ArgumentParser(prog="python -m ftlab.tools.tracking", description=main.__doc__)
     parser.add_argument("runs", type=Path)
     parser.add_argument("folder", type=Path)
     parser.add_argument("project")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--by-student", action="store_true", help="group runs by their first folder")
     args = parser.parse_args(argv)
-    result = log_cards(args.runs, args.folder, args.project, progress=not args.quiet)
+    result = log_cards(args.runs, args.folder, args.project, progress=not args.quiet,
+                       by_student=args.by_student)
     print(json.dumps({**asdict(result), "folder": str(result.folder)}))
     return 0
 

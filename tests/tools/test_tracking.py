@@ -99,19 +99,19 @@ def test_a_config_with_report_to_reaches_the_trainer_unchanged(tmp_path):
     assert ran.report_to == ["trackio"] and ran.run_name == "my-run" and ran.seed == 3
 
 
-@pytest.mark.skipif(bool(missing_browser()) and not under_ci(), reason=f"browser test: {missing_browser()}")
-def test_the_dashboard_shows_both_runs_in_a_real_browser(two_runs, tmp_path):
+def dashboard_screenshot(runs: Path, tmp_path: Path, names: list[str], *args: str) -> Path:
+    """Start `ftlab dashboard --runs RUNS`, open it in headless Chromium, wait until every run name and the loss
+    chart show, and return the screenshot's path."""
     missing = missing_browser()
     assert missing is None, f"CI must run the browser test: {missing}"
     from playwright.sync_api import expect, sync_playwright
 
-    runs = tmp_path / "runs"
-    shutil.copytree(two_runs, runs)
     port = free_port()
     log = open(tmp_path / "dashboard.log", "w")
-    server = ftlab("dashboard", "--no-browser", "--port", str(port), runs=runs, stdout=log,
+    server = ftlab("dashboard", "--no-browser", "--port", str(port), *args, runs=runs, stdout=log,
                    stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/?project=ftlab"
+    shot = tmp_path / "dashboard.png"
     try:
         wait_until_serving(url, server, START_TIMEOUT_S, tmp_path / "dashboard.log")
         with sync_playwright() as p:
@@ -120,16 +120,59 @@ def test_the_dashboard_shows_both_runs_in_a_real_browser(two_runs, tmp_path):
             page.set_default_timeout(60_000)
             page.goto(url)
             try:
-                for name in ("sft-seed0", "sft-seed1"):
+                for name in names:
                     expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=60_000)
                 expect(page.get_by_text("loss", exact=True).first).to_be_visible(timeout=60_000)
             finally:
-                page.screenshot(path=str(tmp_path / "dashboard.png"))
+                page.screenshot(path=str(shot))
             browser.close()
     finally:
         stop(server)
         log.close()
-    assert (tmp_path / "dashboard.png").stat().st_size > 20_000
+    assert shot.stat().st_size > 20_000
+    return shot
+
+
+@pytest.mark.skipif(bool(missing_browser()) and not under_ci(), reason=f"browser test: {missing_browser()}")
+def test_the_dashboard_shows_both_runs_in_a_real_browser(two_runs, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(two_runs, runs)
+    shot = dashboard_screenshot(runs, tmp_path, ["sft-seed0", "sft-seed1"])
     if os.environ.get("FTLAB_DOCS_SCREENSHOT") == "1":
         DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
-        shutil.copy(tmp_path / "dashboard.png", DOCS_SCREENSHOT)
+        shutil.copy(shot, DOCS_SCREENSHOT)
+
+
+STUDENTS = ("ana", "ben", "cy")
+
+
+@pytest.fixture(scope="module")
+def class_runs(tmp_path_factory) -> Path:
+    """A class's shared runs folder: one folder per student (FTLAB_RUNS=<class>/<student>), each holding that
+    student's run of the same exercise, each with its own seed (the class's spread)."""
+    runs = tmp_path_factory.mktemp("class") / "runs"
+    for seed, student in enumerate(STUDENTS):
+        tiny_sft_run.train(runs / student / "01-sft", seed=seed, steps=STEPS)
+    return runs
+
+
+def test_a_class_is_logged_one_group_per_student(class_runs, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(class_runs, runs)
+    done = ftlab("track", "--by-student", runs=runs)
+    assert done.returncode == 0, done.stderr[-2000:]
+    tracked = read_back(runs)
+    assert sorted(tracked) == [f"{s}/01-sft" for s in STUDENTS]
+    assert {name: run["config"]["_Group"] for name, run in tracked.items()} == \
+        {f"{s}/01-sft": s for s in STUDENTS}
+    finals = {name: [row["loss"] for row in run["logs"] if "loss" in row][-1] for name, run in tracked.items()}
+    assert len(set(finals.values())) == len(STUDENTS), f"three seeds, one loss: {finals}"  # the spread shows
+
+
+@pytest.mark.skipif(bool(missing_browser()) and not under_ci(), reason=f"browser test: {missing_browser()}")
+def test_the_class_dashboard_shows_every_students_run_in_a_real_browser(class_runs, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(class_runs, runs)
+    shot = dashboard_screenshot(runs, tmp_path, [f"{s}/01-sft" for s in STUDENTS], "--by-student")
+    if os.environ.get("FTLAB_DOCS_SCREENSHOT") == "1":
+        shutil.copy(shot, DOCS_SCREENSHOT.with_name("class_dashboard.png"))
