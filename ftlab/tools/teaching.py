@@ -94,7 +94,9 @@ def notebook_section(book: Path, notes: dict, seconds: float) -> list[str]:
            "size; one student's run is one seed, so the class's runs spread wider than the brackets around that "
            "mean. The indented line is the same claim at 135 M, from the stored references):", "", "```"]
     out += stored_claims(book) or ["(this notebook makes no claim)"]
-    out += ["```", "", f"**Exercises**: {_exercises(number)}.", "", "**Discussion questions**", ""]
+    out += ["```", "", f"**Exercises**: {_exercises(number)}. In a graded lab, students end with "
+                       f"`from ftlab.course import grading; grading.save(\"{number}\")`.", "",
+            "**Discussion questions**", ""]
     out += [f"{i}. {q}" for i, q in enumerate(notes["discuss"], 1)]
     out += ["", "**Mistakes students make** (what the exercises' `check()` reports)", ""]
     out += [f"- {m}" for m in notes["mistakes"]] + [""]
