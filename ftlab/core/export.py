@@ -22,6 +22,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from ftlab.core.errors import ConfigError
 from ftlab.core.profiles import PROFILES
+from ftlab.core.progress import quiet_library_bars
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,8 @@ def round_trip_gap(model, folder: Path | str, tokenizer, text: str = "The capita
     """Largest |logit| difference between `model` and the exported full model in `folder` reloaded with
     `AutoModelForCausalLM.from_pretrained`, on `text` (0 for an exact export; float rounding of a merge gives
     ~1e-5)."""
-    reloaded = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True).eval()
+    with quiet_library_bars():  # a check, not a wait the learner needs to watch
+        reloaded = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True).eval()
     ids = tokenizer(text, return_tensors="pt")["input_ids"]
     was_training = model.training
     model.eval()
@@ -193,7 +195,8 @@ def load_saved(folder: Path | str):
         raise ExportError(f"{folder} has no tokenizer (tokenizer_config.json): save it beside the model "
                           "(tokenizer.save_pretrained(folder)); the export needs its chat template")
     loader = AutoPeftModelForCausalLM if adapter else AutoModelForCausalLM
-    model = loader.from_pretrained(folder, use_safetensors=True)
+    with quiet_library_bars():
+        model = loader.from_pretrained(folder, use_safetensors=True)
     return model, AutoTokenizer.from_pretrained(folder)
 
 

@@ -13,7 +13,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 from ftlab.core.errors import ConfigError
 from ftlab.core.jsonl import atomic_write_text
-from ftlab.core.paths import NOTEBOOKS_DIR, runs_dir
+from ftlab.core.paths import NOTEBOOKS_DIR, REPO_ROOT, runs_dir
 from ftlab.core.profiles import active, default_profile_name
 from ftlab.tools.report import (
     NotebookEntry,
@@ -46,6 +46,41 @@ def clear_outputs(nb) -> None:
             cell.outputs = []
             cell.execution_count = None
             cell.metadata.pop("execution", None)
+
+
+# A library bar stored in a notebook shows stuck (its widget state is not saved): transformers' model loading bar,
+# for a `from_pretrained` a notebook calls itself (ftlab's own loads print one line instead: ftlab.core.progress).
+STUCK_BARS = ("Loading weights",)
+
+
+def _tidy_text(text: str) -> str:
+    """Stored text without stuck bars' lines, and with the repository's absolute path dropped from paths inside it."""
+    kept = [line for line in text.split("\n") if not any(bar in line for bar in STUCK_BARS)]
+    return "\n".join(kept).replace(f"{REPO_ROOT}/", "")
+
+
+def tidy_for_storage(nb) -> None:
+    """What a notebook's stored outputs (those GitHub shows) may hold, applied in place before storing: no output
+    that is only a stuck library bar, and no absolute path of the machine that ran it (a run folder that
+    `ftlab.core.models.load` was given, say, is shown relative to the repository, as `ftlab.core.paths.relative`
+    shows paths)."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for out in cell.get("outputs", []):
+            if "text" in out:
+                out["text"] = _tidy_text(out["text"])
+                if not out["text"].strip():
+                    continue
+            data = out.get("data", {})
+            plain = data.get("text/plain", "")
+            if any(bar in plain for bar in STUCK_BARS):
+                continue
+            for mime in [m for m in data if m.startswith("text/")]:
+                data[mime] = _tidy_text(data[mime] if isinstance(data[mime], str) else "".join(data[mime]))
+            kept.append(out)
+        cell["outputs"] = kept
 
 
 def kernel_env() -> dict[str, str]:
@@ -144,6 +179,7 @@ def run_course(out_dir: Path, only: list[str] | None = None, timeout: int | None
         seconds = time.perf_counter() - start
         nbformat.write(nb, out_dir / path.name)
         if store and status == "ok":
+            tidy_for_storage(nb)
             nbformat.write(nb, path)
         print(f"{path.name}: {status} in {seconds:.0f} s" + (f" ({stopped})" if stopped else ""))
         entry = NotebookEntry(path.name, status, seconds, claim_lines(nb), note=stopped or "")

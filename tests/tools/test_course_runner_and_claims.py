@@ -176,3 +176,25 @@ def test_every_stored_output_belongs_to_a_run_cell():
         nb = nbformat.read(path, as_version=4)
         unrun = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.outputs and not c.execution_count]
         assert not unrun, (path.name, unrun)
+
+
+def test_stored_outputs_lose_stuck_loading_bars_and_the_repositorys_absolute_path():
+    from ftlab.core.paths import REPO_ROOT
+    from ftlab.tools.course_runner import tidy_for_storage
+
+    run = f"{REPO_ROOT}/runs/07-dpo-sft-0001/sft"
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("policy, _ = models.load(str(sft_dir))")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=f"loaded {run}: 3.4 M parameters, float32, 0.1 s\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="Loading weights:   0%|          | 0/30\r"
+                                                             "Loading weights: 100%|##########| 30/30\n"),
+        nbformat.v4.new_output("display_data", data={"text/plain": "Loading weights:   0%|          | 0/30",
+                                                     "application/vnd.jupyter.widget-view+json": {"model_id": "x"}}),
+        nbformat.v4.new_output("display_data", data={"text/plain": f"saved to {run}/card.json"}),
+    ]
+    nb.cells.append(cell)
+    tidy_for_storage(nb)
+    assert [o.get("text") or o["data"]["text/plain"] for o in nb.cells[0].outputs] == [
+        "loaded runs/07-dpo-sft-0001/sft: 3.4 M parameters, float32, 0.1 s\n",
+        "saved to runs/07-dpo-sft-0001/sft/card.json"]
