@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import platform
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +94,8 @@ def cpu_flags() -> frozenset[str]:
 
 def cpu_model() -> str:
     """The CPU's model name (Linux), else the platform's processor string."""
+    import platform
+
     return cpuinfo_field("model name") or platform.processor() or "unknown model"
 
 

@@ -9,7 +9,6 @@ import torch
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 from ftlab.core.device import autocast
-from ftlab.core.progress import bar
 from ftlab.core.speed.tokencache import templated
 
 WORD = re.compile(r"[A-Za-z]+")
@@ -67,7 +66,7 @@ def generate_answers(model, tokenizer, rows: list[dict], max_new_tokens: int = 2
     answers = []
     try:
         with torch.no_grad():
-            for i in bar(range(0, len(prompts), batch_size), desc="generating answers", unit="batch"):
+            for i in range(0, len(prompts), batch_size):
                 enc = tokenizer(prompts[i:i + batch_size], return_tensors="pt", padding=True,
                                 add_special_tokens=False).to(device)
                 out = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
@@ -103,7 +102,7 @@ def response_loss(model, tokenizer, rows: list[dict], batch_size: int = 32) -> f
     device = next(model.parameters()).device
     total, count = 0.0, 0
     with torch.no_grad():
-        for i in bar(range(0, len(rows), batch_size), desc="response loss", unit="batch"):
+        for i in range(0, len(rows), batch_size):
             encs = [templated(tokenizer, r["messages"], tokenize=True, return_dict=True,
                               return_assistant_tokens_mask=True) for r in rows[i:i + batch_size]]
             width = max(len(e["input_ids"]) for e in encs)

@@ -15,12 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
-
-import yaml
 
 from ftlab.core.corpus import load_general
 from ftlab.core.data import load_chat_jsonl
@@ -109,6 +106,7 @@ def define_examples(wordnet: list[dict]) -> Iterator[dict]:
 
 def capital_examples(archive: Path) -> Iterator[dict]:
     """'What is the capital of X?' from countryinfo's per-country JSON files."""
+    import zipfile
     with zipfile.ZipFile(archive) as zf:
         names = sorted(n for n in zf.namelist() if n.startswith("countryinfo/data/") and n.endswith(".json"))
         for name in names:
@@ -121,6 +119,9 @@ def capital_examples(archive: Path) -> Iterator[dict]:
 
 def chatterbot_examples(archive: Path) -> Iterator[dict]:
     """Human-written question/answer pairs from the English chatterbot corpus (uneven quality on purpose)."""
+    import zipfile
+
+    import yaml
     with zipfile.ZipFile(archive) as zf:
         names = sorted(n for n in zf.namelist() if "/data/english/" in n and n.endswith(".yml"))
         for name in names:

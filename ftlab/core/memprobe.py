@@ -18,14 +18,13 @@ from __future__ import annotations
 import gc
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 
 import torch
@@ -36,8 +35,6 @@ from ftlab.core.memory import model_config
 from ftlab.core.models import nf4_config
 from ftlab.core.paths import REPO_ROOT
 from ftlab.core.peft_methods import wrap
-from ftlab.core.progress import bar
-from ftlab.core.runcard import peak_rss_bytes
 from ftlab.core.settings import PeftOptions, TrainSetup
 
 
@@ -165,7 +162,7 @@ def measure_here(model_name: str, setup: TrainSetup, threads: int = 2) -> dict:
         peak = before + profiled_rise(step)
     return {"peak_bytes": peak, "before_step_bytes": before,
             "trainable_params": sum(p.numel() for p in trainable),
-            "peak_rss_bytes": peak_rss_bytes()}
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
 def run_probes(model_name: str, setups: list[TrainSetup], workers: int, timeout_s: float) -> list[dict]:
@@ -179,8 +176,7 @@ def run_probes(model_name: str, setups: list[TrainSetup], workers: int, timeout_
         try:
             server.stdin.write(json.dumps(request) + "\n")
             server.stdin.flush()
-            with _progress_of(folder, len(setups), f"measuring {model_name}"):
-                reply = server.stdout.readline()
+            reply = server.stdout.readline()
         except BaseException:  # e.g. an interrupted notebook cell: a late reply must never answer the next request
             server.kill()
             raise
@@ -196,32 +192,6 @@ def run_probes(model_name: str, setups: list[TrainSetup], workers: int, timeout_
             with open(out) as f:
                 results.append(json.load(f))
         return results
-
-
-def _finished(folder: str, total: int) -> int:
-    """How many probes of a request have written their result file."""
-    return sum(os.path.exists(os.path.join(folder, f"probe{i}.json")) for i in range(total))
-
-
-@contextmanager
-def _progress_of(folder: str, total: int, desc: str) -> Iterator[None]:
-    """A bar over a request's probes while the server works on them: a thread counts the result files that
-    have appeared (the server answers once, at the end)."""
-    stop, shown = threading.Event(), bar(total=total, desc=desc, unit="probe")
-
-    def count() -> None:
-        while not stop.wait(0.5):
-            shown.update(_finished(folder, total) - shown.n)
-
-    watcher = threading.Thread(target=count, daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        watcher.join()
-        shown.update(_finished(folder, total) - shown.n)
-        shown.close()
 
 
 _SERVER: subprocess.Popen | None = None

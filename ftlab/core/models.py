@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import time
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from ftlab.core.paths import MODELS_DIR, cache_dir
-from ftlab.core.progress import loaded_line, quiet_library_bars
 from ftlab.core.tokenizer import ensure_trainable_template
 
 TINY_DIR = MODELS_DIR / "tiny-base"
@@ -33,21 +31,17 @@ class ModelNotAvailable(RuntimeError):
 
 def load(name: str, dtype: torch.dtype = torch.float32, device: str | torch.device | None = "cpu"):
     """(model, tokenizer) for "tiny", "smol", a local folder, or a hub id (cached or online). `device=None`
-    leaves the weights where loading put them (under FSDP's low-RAM loading, on the meta device outside rank 0).
-    Prints one line per load (`ftlab.core.progress.loaded_line`) instead of transformers' loading bar."""
-    start = time.perf_counter()
-    with quiet_library_bars():
-        if name == "tiny":
-            model, tok = _load_folder(TINY_DIR, dtype)
-        elif name == "smol":
-            model, tok = _load_smol(dtype)
-        elif Path(name).is_dir():
-            model, tok = _load_folder(Path(name), dtype)
-        elif _looks_like_a_path(name):
-            raise _no_such_folder(name)
-        else:
-            model, tok = _load_hub(name, dtype)
-    print(loaded_line(name, model, time.perf_counter() - start))
+    leaves the weights where loading put them (under FSDP's low-RAM loading, on the meta device outside rank 0)."""
+    if name == "tiny":
+        model, tok = _load_folder(TINY_DIR, dtype)
+    elif name == "smol":
+        model, tok = _load_smol(dtype)
+    elif Path(name).is_dir():
+        model, tok = _load_folder(Path(name), dtype)
+    elif _looks_like_a_path(name):
+        raise _no_such_folder(name)
+    else:
+        model, tok = _load_hub(name, dtype)
     return (model if device is None else model.to(device)), _ready(tok)
 
 
@@ -81,12 +75,10 @@ def load_4bit(name: str, compute_dtype: torch.dtype = torch.float32, device: str
     offline = os.environ.get("HF_HUB_OFFLINE") == "1" or Path(str(source)).is_dir()
     placement = {} if device is None else {"device_map": {"": str(device)}}
     dtype = quant_storage if quant_storage.is_floating_point else compute_dtype
-    start = time.perf_counter()
-    with quiet_library_bars():
-        model = AutoModelForCausalLM.from_pretrained(source, quantization_config=nf4_config(
-            compute_dtype, quant_storage=quant_storage), dtype=dtype, use_safetensors=True, local_files_only=offline,
-            **placement)
-    print(loaded_line(f"{name} (4-bit NF4)", model, time.perf_counter() - start))
+    model = AutoModelForCausalLM.from_pretrained(source, quantization_config=nf4_config(compute_dtype,
+                                                                                         quant_storage=quant_storage),
+                                                 dtype=dtype, use_safetensors=True, local_files_only=offline,
+                                                 **placement)
     return model, _ready(AutoTokenizer.from_pretrained(source, local_files_only=offline))
 
 
@@ -172,7 +164,7 @@ def _load_smol(dtype: torch.dtype):
     if hasattr(model.config, "quantization_config"):  # else the cached copy would load as "quantized" again
         del model.config.quantization_config
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model.save_pretrained(cached)
+    model.save_pretrained(cached, safe_serialization=True)
     tok.save_pretrained(cached)
     return model.to(dtype), tok
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # ftlab/core/paths.py
@@ -40,6 +39,7 @@ def cache_dir() -> Path:
 def new_run_dir(prefix: str) -> Path:
     """A fresh folder under runs/ for one run (timestamped, never reused), created on the spot. `prefix` is a
     plain name: one with a path separator, '..' or a leading dot could put run output outside runs/."""
+    import time
     if not prefix or prefix.startswith(".") or any(sep in prefix for sep in ("/", "\\", os.sep)) or "\0" in prefix:
         raise ValueError(f"run name {prefix!r} must be a plain folder name (letters, digits, '-', '_'; no '/', "
                          "'\\' or leading '.'), so the run stays inside the runs folder")

@@ -71,19 +71,22 @@ class Reference:
     certifiable: bool = True
 
 
-# Every kind of file under bench/results (a file that matches none is an error: tests/core/test_references.py),
-# read from a data file rather than written here: this module is in every reference's code fingerprint, and a
-# list of file kinds changes no number, so adding a kind must not stale every reference.
-REFERENCES_FILE = PACKAGE_DIR / "core" / "references.json"
-
-
-def read_references(path: Path = REFERENCES_FILE) -> tuple[Reference, ...]:
-    """The `Reference`s a references file lists (see its "about")."""
-    return tuple(Reference(k["pattern"], tuple(k["roots"]), k["remake"], k.get("certifiable", True))
-                 for k in json.loads(path.read_text())["kinds"])
-
-
-REFERENCES = read_references()
+# Every kind of file under bench/results. A file that matches none is an error (tests/core/test_references.py).
+REFERENCES = (
+    Reference("seeds_01-sft_*.json", ("ftlab.lessons.sft",), "python bench/stored_seeds.py 01-sft"),
+    Reference("seeds_02-curation_*.json", ("ftlab.lessons.curation",), "python bench/stored_seeds.py 02-curation"),
+    Reference("seeds_03-forgetting_*.json", ("ftlab.lessons.forgetting",), "python bench/stored_seeds.py 03-forgetting"),
+    Reference("seeds_05-peft_*.json", ("ftlab.lessons.peft_comparison",), "python bench/stored_seeds.py 05-peft"),
+    Reference("seeds_06-domain_*.json", ("ftlab.lessons.domain_tuning",), "python bench/stored_seeds.py 06-domain"),
+    Reference("seeds_07-dpo_*.json", ("ftlab.lessons.alignment",), "python bench/stored_seeds.py 07-dpo"),
+    Reference("curation_epochs_*.json", ("bench/curation_epochs.py",), "python bench/curation_epochs.py --seeds 0 1 2"),
+    Reference("peft_lr_sweep_*.json", ("bench/peft_lr_sweep.py",), "python bench/peft_lr_sweep.py"),
+    Reference("memory_cpu.json", ("bench/memory_cpu.py",), "python bench/memory_cpu.py"),
+    Reference("domain_smol.json", ("bench/domain_smol.py",), "FTLAB_EXTRAS=smol bash scripts/setup.sh test && "
+              "python bench/domain_smol.py"),
+    Reference("course_time_*.json", ("bench/course_time.py", "ftlab", "notebooks"),
+              "python bench/course_time.py --store", certifiable=False),
+)
 
 
 def reference_for(path: Path | str) -> Reference:
@@ -92,7 +95,7 @@ def reference_for(path: Path | str) -> Reference:
     for ref in REFERENCES:
         if Path(name).match(ref.pattern):
             return ref
-    raise ConfigError(f"{name}: no entry in ftlab/core/references.json names this file, so nobody can tell "
+    raise ConfigError(f"{name}: no entry in ftlab.core.provenance.REFERENCES names this file, so nobody can tell "
                       "whether it is current; add one (its producing module or script and its command)")
 
 

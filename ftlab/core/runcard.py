@@ -48,13 +48,7 @@ def peak_memory_bytes(device: torch.device | str = "cpu") -> dict[str, int]:
     """CUDA: the allocator's peak since the last reset; CPU: this process's peak resident set size."""
     if torch.device(device).type == "cuda":
         return {"cuda_max_allocated": torch.cuda.max_memory_allocated(device)}
-    return {"cpu_peak_rss": peak_rss_bytes()}
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident set size in bytes: `ru_maxrss` counts kilobytes on Linux, bytes on macOS."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
+    return {"cpu_peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
 def reset_peak_memory(device: torch.device | str = "cpu") -> None:

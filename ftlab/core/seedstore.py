@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ftlab.core import paths
@@ -142,6 +142,8 @@ def settings_key(settings) -> dict:
     """A settings dataclass as the fields that differ from their defaults: what a stored file's key records, so
     that a new field added later with a default does not make every stored file stale. (A changed default is
     caught by the live twin instead.)"""
+    from dataclasses import MISSING, fields
+
     out = {}
     for f in fields(settings):
         default = f.default if f.default is not MISSING else (

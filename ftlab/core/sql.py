@@ -14,7 +14,6 @@ from pathlib import Path
 
 from ftlab.core.data import load_chat_jsonl
 from ftlab.core.paths import DATA_DIR
-from ftlab.core.progress import bar
 
 DOMAIN_DIR = DATA_DIR / "domain"
 
@@ -184,7 +183,7 @@ def grade(preds: list, rows: list[dict], db_path: Path = DB_PATH, timeout_s: flo
     if len(preds) != len(rows):
         raise ValueError(f"{len(preds)} predictions for {len(rows)} rows; expected one prediction per row")
     outcomes = []
-    for pred, row in bar(zip(preds, rows), desc="grading SQL", total=len(rows), unit="query"):
+    for pred, row in zip(preds, rows):
         gold = execute(row["answer"], db_path, timeout_s)
         if not gold.ok:
             raise ValueError(f"row {row.get('id')}: gold SQL does not run ({gold.error}): {row['answer']}")

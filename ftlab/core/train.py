@@ -12,6 +12,7 @@ import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import datasets
 import torch
 from datasets import Dataset
 from transformers import Trainer
@@ -27,7 +28,6 @@ from ftlab.core.models import load
 from ftlab.core.paths import new_run_dir, relative
 from ftlab.core.peft_methods import VIRTUAL_TOKEN_METHODS, build, method_of
 from ftlab.core.profiles import Profile
-from ftlab.core.progress import quiet_library_bars, without_log_printing
 from ftlab.core.runcard import make_card, reset_peak_memory, write_card
 from ftlab.core.settings import PeftOptions, SFTSettings
 from ftlab.core.speed import sftcache
@@ -200,14 +200,13 @@ def run_sft(model, tokenizer, train_rows: list[dict], settings: SFTSettings, out
     predicted = check_memory(model, settings, device)
     checkpoint = prepare_resume(out_dir) if resume else None
     reset_peak_memory(device)
+    datasets.disable_progress_bars()  # TRL's four tokenizing passes would each draw a bar; the trainer's is enough
     config = (sft_config(settings, out_dir, bool(val_rows), device) if args is None
               else config_for_run(args, settings, out_dir, bool(val_rows), device))
-    with quiet_library_bars():  # TRL's four tokenizing passes would each draw a bar; the trainer's is enough
-        trainer = FtlabSFTTrainer(model=model, args=config,
-                                  **FtlabSFTTrainer.options(settings), train_dataset=to_dataset(train_rows),
-                                  eval_dataset=to_dataset(val_rows) if val_rows else None, processing_class=tokenizer,
-                                  callbacks=[*(callbacks or []), CompleteCheckpointMarker()])  # e.g. ForgettingCurve
-    without_log_printing(trainer, not config.disable_tqdm)
+    trainer = FtlabSFTTrainer(model=model, args=config,
+                              **FtlabSFTTrainer.options(settings), train_dataset=to_dataset(train_rows),
+                              eval_dataset=to_dataset(val_rows) if val_rows else None, processing_class=tokenizer,
+                              callbacks=[*(callbacks or []), CompleteCheckpointMarker()])  # e.g. ForgettingCurve
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     wall = time.perf_counter() - start

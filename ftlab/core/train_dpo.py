@@ -7,6 +7,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import datasets
 import torch
 from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
@@ -17,7 +18,6 @@ from ftlab.core.memory import ModelShape, available_bytes, preflight
 from ftlab.core.peft_methods import method_of, options_of
 from ftlab.core.peft_methods import peft_config as method_config
 from ftlab.core.preferences import to_conversational
-from ftlab.core.progress import quiet_library_bars, without_log_printing
 from ftlab.core.runcard import make_card, reset_peak_memory, write_card
 from ftlab.core.settings import DPOSettings, PeftOptions, TrainSetup
 from ftlab.core.train import trained_model
@@ -108,10 +108,9 @@ def run_dpo(model, tokenizer, pairs: list[dict], settings: DPOSettings, out_dir:
               else DPO_ARGUMENTS.onto(args, settings, **run_arguments(settings, out_dir, device)))
     predicted = check_memory(model, settings, peft, device)
     reset_peak_memory(device)
-    with quiet_library_bars():  # TRL's tokenizing passes would each draw a bar; the trainer's is enough
-        trainer = DPOTrainer(model=model, args=config, train_dataset=to_dataset(pairs), processing_class=tokenizer,
-                             callbacks=callbacks, peft_config=peft_config)
-    without_log_printing(trainer, not config.disable_tqdm)
+    datasets.disable_progress_bars()  # TRL's tokenizing passes would each draw a bar; the trainer's is enough
+    trainer = DPOTrainer(model=model, args=config, train_dataset=to_dataset(pairs), processing_class=tokenizer,
+                         callbacks=callbacks, peft_config=peft_config)
     start = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - start

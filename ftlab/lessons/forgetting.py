@@ -44,7 +44,6 @@ from ftlab.core.lr_sweeps import learning_rates
 from ftlab.core.models import load
 from ftlab.core.paths import new_run_dir
 from ftlab.core.profiles import Profile
-from ftlab.core.progress import quiet_library_bars, without_log_printing
 from ftlab.core.runcard import make_card, write_card
 from ftlab.core.seedstore import Experiment, settings_key
 from ftlab.core.settings import EVAL_BLOCKS, ForgettingSettings
@@ -253,14 +252,16 @@ class EWCTrainer(FtlabSFTTrainer):
 def run_ewc_sft(model, tokenizer, train_rows: list[dict], settings, out_dir: Path, ewc: EWC,
                 callbacks: list | None = None, name: str = "ewc"):
     """ftlab's SFT path (validated rows, `sft_config`, `to_dataset`, a run card) with `EWCTrainer`."""
+    import datasets
+
+
     out_dir = Path(out_dir)
     rows = validate_rows(train_rows, f"{name}: train rows", tokenizer, settings.max_length)
     device = pick_device()
-    config = sft_config(settings, out_dir, False, device)
-    with quiet_library_bars():  # TRL's tokenizing passes would each draw a bar; the trainer's is enough
-        trainer = EWCTrainer(model=model, args=config, train_dataset=to_dataset(rows), processing_class=tokenizer,
-                             callbacks=callbacks, ewc=ewc, **EWCTrainer.options(settings))
-    without_log_printing(trainer, not config.disable_tqdm)
+    datasets.disable_progress_bars()
+    trainer = EWCTrainer(model=model, args=sft_config(settings, out_dir, False, device), train_dataset=to_dataset(rows),
+                         processing_class=tokenizer, callbacks=callbacks, ewc=ewc,
+                         **EWCTrainer.options(settings))
     start = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - start

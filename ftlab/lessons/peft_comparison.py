@@ -3,7 +3,6 @@ takes to deploy (trainable parameters, file size on disk, generation latency, me
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import statistics
@@ -90,6 +89,7 @@ def merged_copy(model, method: str):
     impossible (prefix/prompt tokens, bottleneck adapters) or pointless (full FT)."""
     if method not in ("lora", "ia3"):
         return None
+    import copy
 
     return copy.deepcopy(model).merge_and_unload()
 

@@ -50,7 +50,7 @@ def test_stored_seeds_hold_every_arm_and_seed_from_one_code_version(path):
 
 
 def test_a_file_no_reference_names_is_refused():
-    with pytest.raises(Exception, match="no entry in ftlab/core/references.json"):
+    with pytest.raises(Exception, match="no entry in ftlab.core.provenance.REFERENCES"):
         reference_for(Path("bench/results/mystery.json"))
 
 
@@ -145,7 +145,7 @@ def test_reference_for_matches_the_file_name_patterns():
     assert reference_for("course_time_tiny.json").certifiable is False
     with pytest.raises(Exception) as err:
         reference_for("mystery.json")
-    assert str(err.value) == ("mystery.json: no entry in ftlab/core/references.json names this file, so nobody can "
+    assert str(err.value) == ("mystery.json: no entry in ftlab.core.provenance.REFERENCES names this file, so nobody can "
                               "tell whether it is current; add one (its producing module or script and its command)")
 
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import asdict
 from functools import lru_cache
-from importlib.metadata import version
 from pathlib import Path
 
 from ftlab.core.jsonl import atomic_write_text
@@ -23,6 +21,8 @@ from ftlab.core.paths import runs_dir
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """ftlab's source and the versions of the libraries that train: a change to either is another run."""
+    from importlib.metadata import version
+
     digest = hashlib.sha256()
     for path in sorted(Path(__file__).resolve().parents[2].rglob("*.py")):  # all of ftlab/
         digest.update(path.name.encode() + path.read_bytes())
@@ -59,10 +59,12 @@ def complete(folder: Path) -> bool:
 def store(folder: Path, model, tokenizer, history: list[dict], card: dict, card_path: Path) -> Path:
     """Save a finished run: its model and tokenizer in folder/model, its log history and card in run.json. The
     model is written to a side folder and renamed, so a half-written one is never found."""
+    import shutil
+
     partial = folder / "model.partial"
     for stale in (partial, folder / "model"):  # left by a run killed while saving
         shutil.rmtree(stale, ignore_errors=True)
-    model.save_pretrained(partial)
+    model.save_pretrained(partial, safe_serialization=True)
     tokenizer.save_pretrained(partial)
     partial.rename(folder / "model")
     atomic_write_text(folder / "run.json", json.dumps({"history": history, "card": card,
