@@ -14,7 +14,8 @@ sample and compares every recorded number (times excepted) with the stored one:
 If every number matches within the experiment's tolerance, the file gets today's fingerprint and a certification
 record (commit, date, what was re-run, the largest gap); otherwise it says so and the file must be remade with the
 command it names. course_time_* is a measurement of the whole course: remake it (`bench/course_time.py --store`).
-On a 2-core CPU certifying everything takes about 25 minutes; remaking everything about three hours.
+On a 2-core CPU certifying every file takes more than two hours (measured 2026-12-03: the first 8 files took 62 min,
+seeds_02-curation_smol_fp32.json alone 29 min; 05-peft at both scales trains seven methods each): start it early.
 """
 from __future__ import annotations
 
