@@ -107,6 +107,7 @@ TAUGHT = {
            "get_peft_model(", ".print_trainable_parameters()"),
     "06": ("sql.execute(", "sql.execution_match("),
     "07": ("DPOConfig(", "LoraConfig(", "DPOTrainer(", "trainer.train()"),
+    "10": (".apply_chat_template(",),
 }
 
 

@@ -325,6 +325,33 @@ def judge_breadth(broad: Sequence[float], narrow: Sequence[float], n_items: int,
                      f"{ci(n)}" + (f"; {note}" if note else ""))
 
 
+def judge_human_vs_model_written(human: Sequence[float], model_written: Sequence[float], n_items: int,
+                                 teacher_right: float, teacher_test: float) -> Judgement:
+    """Same prompts, size and steps: the students trained on the human-written answers against those trained on a
+    model's answers, by exact match on the same held-out questions (the model's own score beside them)."""
+    h, m = estimate(human, n_items), estimate(model_written, n_items)
+    return Judgement(compare_verdict(sign(difference(h, m))),
+                     f"same prompts, size and steps: human-written {ci(h)} vs model-written {ci(m)} exact match, "
+                     f"{len(human)} seeds; the model that wrote the answers got {pct(teacher_right)} of them right "
+                     f"and scores {pct(teacher_test)} on the same test")
+
+
+def judge_why_worse(cause: Mapping[str, Sequence[float]], well_tuned: Mapping[str, Sequence[float]],
+                    n_items: Mapping[str, int], start: float, general_loss: Mapping[str, float]) -> Judgement:
+    """Practice question 5: per cause, exact match of the run with that cause against the well-tuned run on the same
+    questions (both per seed); the model they started from and the general loss of each trained arm beside them."""
+    parts, signs = [], []
+    for name, got in cause.items():
+        c, w = estimate(got, n_items[name]), estimate(well_tuned[name], n_items[name])
+        signs.append(sign(difference(c, w)))
+        parts.append(f"{name} {ci(c)} vs {ci(w)}")
+    loss = ", ".join(f"{arm} {v:.2f}" for arm, v in general_loss.items())
+    return Judgement(tri(signs, want=-1),
+                     "against the same round done well, on the same questions: " + "; ".join(parts)
+                     + f"; the model they started from {pct(start)}; general loss (nats/token) {loss}; "
+                     f"{len(next(iter(well_tuned.values())))} seeds")
+
+
 # The verdicts each profile's numbers give, as measured (the notebooks' stored outputs show the evidence). A claim
 # computed from published figures alone gives the same verdict on every profile. A profile with no entry for a
 # claim has not been measured yet: its CLAIM line says so and nothing is enforced there.
@@ -351,6 +378,7 @@ EXPECTED = {
         "06-few-examples-worse-than-base": "did not hold",
         "07-dpo-prefers-better-answer": "depends", "07-alignment-tax": "held",
         "08-task-vs-instruction": "depends", "08-diversity-trains-better": "held",
+        "09-human-beats-model-written": "held", "10-why-worse": "held",
     },
     # SmolLM2-135M-Instruct: judged from the smol profile's stored references (ftlab.course.verdicts), enforced by
     # tests/test_two_scales.py without training; the claims its references do not measure yet have no entry.
@@ -480,6 +508,17 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
        "held if the several-task set's exact match over every test task (one that neither set holds included) "
        "beats the single-task set's beyond the 95 % interval; did not hold if below; depends if tied",
        judge_breadth),
+    _c("09-human-beats-model-written", "09", "One human-expert response beats 100 AI-generated ones: human-written "
+       "responses train a better model than model-written ones.", "",
+       "held if the students trained on human-written answers beat those trained on a model's answers to the same "
+       "prompts (same size and steps) beyond the 95 % interval; did not hold if below; depends if tied",
+       judge_human_vs_model_written),
+    _c("10-why-worse", "10", "A fine-tuned model does worse than it should, even worse than the model it started "
+       "from, with too few examples (overfitting), a learning rate too high (destroyed pretraining), a prompt "
+       "format other than training's, or a test from another distribution (practice question 5).", "",
+       "per cause, exact match against the same round of fine-tuning done well, on the same questions: held if "
+       "every cause lowers it beyond the 95 % interval; depends if some do; did not hold if none does",
+       judge_why_worse),
 )}
 
 

@@ -1088,3 +1088,144 @@ def narrow_set(rows, task, size):
 nb08.narrow_set.check(narrow_set)
 ''',
 )
+
+
+# ---------------------------------------------------------------------------------------- nb09: with_answers
+
+ANSWERED_ROWS = 6  # course rows the check hands to the learner's function
+
+
+def inspect_with_answers(with_answers) -> list[str] | Findings:
+    """Call the learner's with_answers(rows, answers) on a few course rows with made-up model answers: one row per
+    row given, the assistant turn replaced by its answer, every other turn and the given rows unchanged; and a
+    ValueError when the counts differ."""
+    problem = signature_problem(with_answers, "with_answers", ("rows", "answers"))
+    if problem:
+        return [problem]
+    rows = course_rows("train")[:ANSWERED_ROWS]
+    answers = [f"model answer {i}" for i in range(len(rows))]
+    given = copy.deepcopy(rows)
+    with learner_code("calling with_answers(rows, answers)"):
+        got = with_answers(given, list(answers))
+    if not isinstance(got, list):
+        return [f"`with_answers` returned {_shown(got)}, not a list of rows."]
+    problems = []
+    if given != rows:
+        problems.append("it changed the rows it was given: copy each row (and its messages) before replacing the "
+                        "answer, or the human-written set the other student trains on is lost.")
+    if len(got) != len(rows):
+        problems.append(f"returned {len(got)} rows for {len(rows)} rows and answers: one row per prompt.")
+    for i, (row, answer, new) in enumerate(zip(rows, answers, got)):
+        turns = new.get("messages") if isinstance(new, dict) else None
+        if not isinstance(turns, list) or len(turns) != len(row["messages"]):
+            problems.append(f"row {i + 1}: expected a dict whose 'messages' has the original {len(row['messages'])} "
+                            f"turns, got {_shown(new)}.")
+            break
+        for old, turn in zip(row["messages"], turns):
+            want = answer if old["role"] == "assistant" else old["content"]
+            if not isinstance(turn, dict) or turn.get("role") != old["role"] or turn.get("content") != want:
+                what = "the assistant turn must hold the model's answer" if old["role"] == "assistant" else \
+                    f"the {old['role']} turn must stay as it was (only the answer changes)"
+                problems.append(f"row {i + 1}: {what}; got {_shown(turn)}.")
+                break
+        else:
+            continue
+        break
+    try:
+        short = with_answers(copy.deepcopy(rows), answers[:-1])
+    except ValueError:
+        short = None
+    except Exception as e:  # noqa: BLE001  (any other error is the answer's problem, named)
+        problems.append(f"given {len(rows)} rows and {len(rows) - 1} answers, it raised {type(e).__name__} instead "
+                        "of ValueError.")
+        short = None
+    if short is not None:
+        problems.append(f"given {len(rows)} rows and {len(rows) - 1} answers, it returned without an error: raise "
+                        "ValueError, or zip() silently drops the last row.")
+    if problems:
+        return problems
+    return Findings(detail=f"{len(rows)} rows with the model's answers as the assistant turn, the prompts and the "
+                           "given rows unchanged, and a ValueError when the counts differ.")
+
+
+with_answers = CodeExercise(
+    name="with_answers",
+    prompt=("Write `with_answers(rows, answers) -> list` that returns copies of chat rows (each a dict with "
+            "`'messages'`: a user turn, then an assistant turn) whose assistant turn holds the given answer instead, "
+            "one answer per row, in order: notebook 09's model-written training set. Leave the rows given "
+            "unchanged (the human-written set trains on them too) and raise `ValueError` when the numbers of rows "
+            "and answers differ. Then: `nb09.with_answers.check(with_answers)`."),
+    inspect=inspect_with_answers,
+    hint_text="Build new dicts (`{**row, 'messages': [...]}`) and new turns (`{**turn, 'content': answer}`) instead of "
+              "assigning into the old ones; `model_written.with_answers` does the same and keeps the human answer "
+              "under another key.",
+    solution_text='''
+def with_answers(rows, answers):
+    if len(rows) != len(answers):
+        raise ValueError(f"{len(answers)} answers for {len(rows)} rows")
+    return [{**row, "messages": [{**turn, "content": answer} if turn["role"] == "assistant" else turn
+                                 for turn in row["messages"]]}
+            for row, answer in zip(rows, answers)]
+
+nb09.with_answers.check(with_answers)
+''',
+)
+
+
+# ---------------------------------------------------------------------------------------- nb10: chat_prompt
+
+PROMPTED_ROWS = 4  # test questions the check asks the learner's function to format
+
+
+def inspect_chat_prompt(chat_prompt) -> list[str] | Findings:
+    """Call the learner's chat_prompt(tokenizer, question) on a few test questions with the tiny model's tokenizer:
+    the text must be exactly what the model was trained on up to where its answer starts (the chat template with
+    the assistant's header), so that generation continues in the training format."""
+    problem = signature_problem(chat_prompt, "chat_prompt", ("tokenizer", "question"))
+    if problem:
+        return [problem]
+    _, tokenizer = load("tiny")
+    problems = []
+    for row in course_rows("test")[:PROMPTED_ROWS]:
+        question = row["messages"][0]["content"]
+        want = tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                             add_generation_prompt=True)
+        with learner_code("calling chat_prompt(tokenizer, question)"):
+            got = chat_prompt(tokenizer, question)
+        if not isinstance(got, str):
+            problems.append(f"returned {_shown(got)}, not the prompt's text: ask the template for text "
+                            "(tokenize=False).")
+        elif got == want.removesuffix("<|im_start|>assistant\n"):
+            problems.append("the prompt ends after the question: without add_generation_prompt=True there is no "
+                            "assistant header, so the model does not know its answer starts here.")
+        elif got.strip() == question.strip():
+            problems.append("returned the bare question: the model was trained on conversations in its chat "
+                            "template, and a prompt in another format is a test on another distribution.")
+        elif got != want:
+            problems.append(f"for {question[:40]!r}... expected {want!r}, got {got!r}: let the tokenizer's chat "
+                            "template write the format instead of writing it by hand.")
+        if problems:
+            break
+    if problems:
+        return problems
+    return Findings(detail=f"{PROMPTED_ROWS} prompts exactly as the model was trained on them, each ending with "
+                           "the assistant's header.")
+
+
+chat_prompt = CodeExercise(
+    name="chat_prompt",
+    prompt=("Write `chat_prompt(tokenizer, question) -> str` that returns the text to give a chat model so that it "
+            "answers `question` in the format it was fine-tuned on: the tokenizer's own chat template, one user "
+            "turn, up to where the assistant's answer begins. The check calls it with the tiny model's tokenizer. "
+            "Then: `nb10.chat_prompt.check(chat_prompt)`."),
+    inspect=inspect_chat_prompt,
+    hint_text="`tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)` with "
+              "messages = [{'role': 'user', 'content': question}].",
+    solution_text='''
+def chat_prompt(tokenizer, question):
+    messages = [{"role": "user", "content": question}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+nb10.chat_prompt.check(chat_prompt)
+''',
+)

@@ -19,7 +19,7 @@ from ftlab.core.stages import sft_tokens, training_flops
 from ftlab.course import code_exercises as code
 from ftlab.course.code_exercises import SEVEN_B
 from ftlab.course.quiz import CodeExercise, Question
-from ftlab.lessons import data_breadth
+from ftlab.lessons import data_breadth, failure_modes, model_written
 from ftlab.lessons.alignment import PairLogprobs, preference_metrics
 from ftlab.lessons.curation import jaccard, shingles
 from ftlab.lessons.forgetting import EWC, STARS, ewc_penalty
@@ -84,6 +84,18 @@ def breadth_epochs() -> float:
     profile = active()
     sets = data_breadth.training_sets(profile)
     return data_breadth.steps(profile) * profile.sft.effective_batch / len(sets[data_breadth.TASK_ARM])
+
+
+def student_rows_per_task() -> float:
+    """Training prompts per task of each student in notebook 09 on the active profile."""
+    return model_written.rows_per_task(active())
+
+
+def few_example_passes() -> float:
+    """Times each row of notebook 10's few-examples set is seen in its run on the active profile."""
+    profile = active()
+    few = failure_modes.training_sets(profile)[failure_modes.FEW_EXAMPLES]
+    return failure_modes.steps(profile) * profile.sft.effective_batch / len(few)
 
 
 def ewc_example_penalty() -> float:
@@ -325,8 +337,40 @@ nb08 = SimpleNamespace(
 )
 
 
+nb09 = SimpleNamespace(
+    student_rows=Question(
+        name="student_rows",
+        prompt="On the active profile, how many training prompts of each task does each student of notebook 09 get? "
+               "(enough for one pass: steps x effective batch, shared among the profile's tasks, rounded up)",
+        expected=student_rows_per_task,
+        hint_text="`from ftlab.lessons import model_written`; model_written.steps(profile), "
+                  "profile.sft.effective_batch and len(profile.sft_tasks).",
+        solution_text="{expected} per task: each student sees its set about once, as the teacher saw its own, so the "
+                      "two students differ only in who wrote the answers.",
+        rel_tol=0.01,
+    ),
+    with_answers=code.with_answers,
+)
+
+
+nb10 = SimpleNamespace(
+    few_passes=Question(
+        name="few_passes",
+        prompt="On the active profile, how many times is each row of notebook 10's few-examples set seen during its "
+               "run? (steps x effective batch / rows)",
+        expected=few_example_passes,
+        hint_text="`from ftlab.lessons import failure_modes`; failure_modes.steps(profile), "
+                  "profile.sft.effective_batch, and the few-examples set of failure_modes.training_sets(profile).",
+        solution_text="{expected} times: the same steps as the well-tuned run spent on a handful of rows, so the "
+                      "model can learn those answers by heart instead of the tasks.",
+        rel_tol=0.01,
+    ),
+    chat_prompt=code.chat_prompt,
+)
+
+
 NOTEBOOKS = {"00": nb00, "01": nb01, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06, "07": nb07,
-             "08": nb08}
+             "08": nb08, "09": nb09, "10": nb10}
 
 
 PRACTICE = (nb04.memory_methods, nb05.lr_ratio, nb03.forgetting, nb01.task_vs_instruction, nb06.why_worse)

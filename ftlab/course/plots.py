@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 
 import matplotlib.pyplot as plt
 
@@ -72,7 +73,7 @@ def grouped_bars(groups: dict[str, dict[str, tuple[float, float]]], ylabel: str 
         means = [vals[c][0] for c in categories]
         stds = [vals[c][1] for c in categories]
         ax.bar(x + i * width - 0.4 + width / 2, means, width, yerr=stds, capsize=3, label=name)
-    ax.set_xticks(x, categories)
+    ax.set_xticks(x, [textwrap.fill(str(c), 14) for c in categories])  # long names on two lines, not overlapping
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)

@@ -10,6 +10,7 @@ never import the claims registry: rewording a claim or its rule never makes a st
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -31,7 +32,17 @@ from ftlab.core.profiles import PROFILES, Profile, for_this_machine
 from ftlab.core.provenance import RESULTS_DIR, require_current
 from ftlab.core.seedstore import load_runs, results_path
 from ftlab.core.settings import ForgettingSettings
-from ftlab.lessons import alignment, curation, data_breadth, domain_tuning, forgetting, peft_comparison, sft
+from ftlab.lessons import (
+    alignment,
+    curation,
+    data_breadth,
+    domain_tuning,
+    failure_modes,
+    forgetting,
+    model_written,
+    peft_comparison,
+    sft,
+)
 
 # The two scales every verdict is read at: the live default, and the real model beside it.
 SCALES = ("tiny", "smol")
@@ -364,6 +375,30 @@ def breadth_measurements(rows: Sequence[dict], n_per_task: int) -> dict[str, dic
             "note": f"on {unseen} alone (in neither set) {sum(broad[unseen]) / len(broad[unseen]):.1%} vs "
                     f"{sum(narrow[unseen]) / len(narrow[unseen]):.1%}"},
     }
+
+
+def model_written_measurements(rows: Sequence[dict], n_items: int, teacher_right: float,
+                               teacher_test: float) -> dict[str, dict]:
+    """The notebook-09 claim from both student arms' rows per seed and the teacher's two scores: {claim id:
+    measured}."""
+    accuracy = {arm: [r["accuracy"] for r in rows if r["arm"] == arm] for arm in model_written.ARMS}
+    return {"09-human-beats-model-written": {
+        "human": accuracy[model_written.HUMAN_ARM], "model_written": accuracy[model_written.MODEL_ARM],
+        "n_items": n_items, "teacher_right": teacher_right, "teacher_test": teacher_test}}
+
+
+def failure_measurements(rows: Sequence[dict], start: dict, n_per_task: int) -> dict[str, dict]:
+    """The notebook-10 claim from the trained arms' rows per seed and the starting model's row: {claim id:
+    measured}. The shifted test and its in-distribution twin count only the tasks the shifted test asks."""
+    pairs = {cause: failure_modes.cause_accuracy(rows, cause) for cause in failure_modes.CAUSES}
+    n_all = len(start["answers"])
+    n_items = {cause: n_per_task * len(failure_modes.SHIFTED_TASKS) if cause == failure_modes.SHIFTED else n_all
+               for cause in failure_modes.CAUSES}
+    general = {"start": start["general_loss"], **{
+        arm: statistics.fmean(r["general_loss"] for r in rows if r["arm"] == arm) for arm in failure_modes.ARMS}}
+    return {"10-why-worse": {"cause": {c: got for c, (got, _) in pairs.items()},
+                             "well_tuned": {c: ref for c, (_, ref) in pairs.items()}, "n_items": n_items,
+                             "start": start["accuracy"], "general_loss": general}}
 
 
 # Where each profile's stored numbers come from, per experiment (each returns {} while its file is not made yet).

@@ -143,6 +143,16 @@ def test_notebooks_judge_claims_only_through_the_registry():
             scores = {t: {"accuracy": 0.5} for t in ("title", "quote", "last_word", "count_words")}
             rows = [{"arm": arm, "accuracy": 0.5, "scores": scores} for arm in ("instruction-tuned", "task-specific")]
             used |= set(verdicts.breadth_measurements(rows, 10))
+        if "model_written_measurements(" in code:  # notebook 09 likewise
+            rows = [{"arm": arm, "accuracy": 0.5} for arm in ("human-written", "model-written")]
+            used |= set(verdicts.model_written_measurements(rows, 10, 0.5, 0.5))
+        if "failure_measurements(" in code:  # notebook 10 likewise
+            scores = {t: {"accuracy": 0.5, "n": 5} for t in ("title", "quote", "last_word", "count_words")}
+            rows = [{"arm": arm, "accuracy": 0.5, "scores": scores, "general_loss": 5.0, "shifted_scores": scores,
+                     "mismatch_scores": scores | {"overall": {"accuracy": 0.5}}}
+                    for arm in ("well-tuned", "few examples", "learning rate x30")]
+            start = {"accuracy": 0.5, "answers": ["x"] * 20, "general_loss": 5.0}
+            used |= set(verdicts.failure_measurements(rows, start, 5))
         if "j[\"claim\"].claim_id" in code:
             used |= {c.claim_id for c in SOURCE_CLAIMS}
     assert used == set(CLAIMS), f"registered but never judged: {set(CLAIMS) - used}; judged but not registered: " \

@@ -395,3 +395,64 @@ def test_narrow_set():
     assert_wrong(q, silent, f"asked for {available + 1} 'quote' rows where there are {available}", "raise ValueError")
     assert_wrong(q, repeats, f"{ce.NARROW_SIZE // 2} rows appear more than once")
     assert_wrong(q, lambda rows, task: rows, "narrow_set(rows, task, size)")
+
+
+# ---------------------------------------------------------------------------------------- nb09: with_answers
+
+def test_with_answers():
+    q = exercises.nb09.with_answers
+
+    def right(rows, answers):
+        if len(rows) != len(answers):
+            raise ValueError("counts differ")
+        return [{**r, "messages": [{**m, "content": a} if m["role"] == "assistant" else m for m in r["messages"]]}
+                for r, a in zip(rows, answers)]
+
+    def in_place(rows, answers):
+        if len(rows) != len(answers):
+            raise ValueError("counts differ")
+        for r, a in zip(rows, answers):
+            r["messages"][-1]["content"] = a
+        return rows
+
+    def both_turns(rows, answers):
+        if len(rows) != len(answers):
+            raise ValueError("counts differ")
+        return [{**r, "messages": [{**m, "content": a} for m in r["messages"]]} for r, a in zip(rows, answers)]
+
+    def silent(rows, answers):
+        return [{**r, "messages": [{**m, "content": a} if m["role"] == "assistant" else m for m in r["messages"]]}
+                for r, a in zip(rows, answers)]
+
+    assert f"{ce.ANSWERED_ROWS} rows with the model's answers" in assert_right(q, right)
+    assert_wrong(q, in_place, "changed the rows it was given")
+    assert_wrong(q, both_turns, "row 1: the user turn must stay as it was")
+    assert_wrong(q, silent, f"given {ce.ANSWERED_ROWS} rows and {ce.ANSWERED_ROWS - 1} answers, it returned")
+    assert_wrong(q, lambda rows: rows, "with_answers(rows, answers)")
+    assert_wrong(q, lambda rows, answers: answers, "row 1: expected a dict")
+
+
+# ---------------------------------------------------------------------------------------- nb10: chat_prompt
+
+def test_chat_prompt():
+    q = exercises.nb10.chat_prompt
+
+    def right(tokenizer, question):
+        return tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                             add_generation_prompt=True)
+
+    def no_header(tokenizer, question):
+        return tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False)
+
+    def ids(tokenizer, question):
+        return tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True)
+
+    def by_hand(tokenizer, question):  # ChatML without the tokenizer's start token
+        return f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
+
+    assert f"{ce.PROMPTED_ROWS} prompts exactly as the model was trained" in assert_right(q, right)
+    assert_wrong(q, no_header, "without add_generation_prompt=True")
+    assert_wrong(q, ids, "not the prompt's text")
+    assert_wrong(q, lambda tokenizer, question: question, "returned the bare question")
+    assert_wrong(q, by_hand, "let the tokenizer's chat template write the format")
+    assert_wrong(q, lambda question: question, "chat_prompt(tokenizer, question)")
