@@ -101,6 +101,7 @@ def test_rows(profile: Profile) -> list[dict]:
 
 
 def _question(task: str, passage: str, answer: str, key: str) -> dict:
+    """A test row that asks `task`'s training instruction of `passage`, with `answer` as the right answer."""
     prompt = f"{PHRASINGS[task][0]}\n\n{passage}"
     return {"id": f"{task}:{key}:shifted", "task": task, "kind": "grounded", "source_id": key, "answer": answer,
             "messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]}
