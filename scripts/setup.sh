@@ -59,5 +59,7 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 if [ "$what" = course ]; then
   python -m ftlab course --out course_output   # plots inline, as a learner sees them
 else
-  MPLBACKEND=Agg python -m pytest
+  # One test worker per CPU this shell may use (FTLAB_TEST_WORKERS overrides; 0: no workers, one process); the root
+  # conftest.py pins each worker to its own CPUs and keeps each notebook, and notebook 01's dependants, on one worker.
+  MPLBACKEND=Agg python -m pytest -n "${FTLAB_TEST_WORKERS:-$(nproc)}"
 fi

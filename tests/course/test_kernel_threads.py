@@ -37,7 +37,8 @@ def test_the_first_cell_gives_torch_the_threads_ftlab_threads_names(monkeypatch,
 
 def test_a_quota_below_the_cores_lowers_the_threads(monkeypatch, tmp_path, restore_threads):
     monkeypatch.delenv("FTLAB_THREADS", raising=False)
-    torch.set_num_threads(max(2, len(os.sched_getaffinity(0))))
+    torch.set_num_threads(4)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})  # as if not pinned (a test worker is)
     quota = tmp_path / "cpu.max"
     quota.write_text("100000 100000\n")  # one CPU
     monkeypatch.setattr(notebook, "CPU_MAX", quota)
