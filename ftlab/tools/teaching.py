@@ -32,6 +32,10 @@ from ftlab.course.quiz import CodeExercise
 NOTES = REPO_ROOT / "docs" / "teaching_notes.yaml"
 GUIDE = REPO_ROOT / "docs" / "teaching.md"
 PROFILE = "tiny"  # the default profile: what a student laptop runs
+# One CI run's seconds per notebook with one test worker per core, each pinned to its core (bench/ci_time.py,
+# conftest.py): each notebook on one core while the other core was busy, as on a server giving each student one.
+ONE_CORE_TIMES = REPO_ROOT / "bench" / "ci_time" / "latest.json"
+SERVER_CORES = 16
 NOTE_KEYS = ("teaches", "discuss", "mistakes")
 
 
@@ -50,6 +54,34 @@ def read_times(profile: str = PROFILE) -> dict:
     if not path.exists():
         raise ConfigError(f"{path} is missing: measure the course with `python bench/course_time.py --store`")
     return json.loads(path.read_text())
+
+
+def read_one_core_times(path: Path = ONE_CORE_TIMES) -> dict | None:
+    """bench/ci_time/latest.json (None when there is none: the guide then says the figure is not measured)."""
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def shared_server(seconds: dict[str, float], one_core: dict | None) -> list[str]:
+    """The guide's paragraph on a shared server: each notebook's time on one core beside a busy one (measured),
+    what that makes of a SERVER_CORES-core server (on paper), and how far the paper step is trusted."""
+    if not one_core:
+        return ["**On a shared server**: not measured (bench/ci_time/latest.json is missing: see bench/ci_time.py). "
+                "Each kernel takes the threads its cgroup quota or FTLAB_THREADS gives it (README, \"Teaching with "
+                "ftlab\").", ""]
+    alone, beside = sum(seconds.values()), sum(one_core["notebooks"][name] for name in seconds)
+    made = one_core["provenance"]
+    return [f"**On a shared server.** Measured ({made['date']}, {made['hardware'].split(',')[0]}, "
+            f"`{made['command']}`): CI's test run of commit {one_core['tested_commit']} ran "
+            f"{one_core['workers']} test workers, each pinned to its own core, so every notebook ran on one core "
+            "while the other core ran another notebook or the unit tests: one student's kernel beside another's. "
+            f"The whole course took {_minutes(beside)} that way, against {_minutes(alone)} on two cores alone "
+            f"({beside / alone:.2f}x; each notebook's figure is in its section). On paper, a {SERVER_CORES}-core "
+            f"server holds {SERVER_CORES} students at one core each (`FTLAB_THREADS=1` or a one-CPU cgroup quota per "
+            f"student) at the one-core times, or {SERVER_CORES // 2} at two cores each at the laptop times; that "
+            "step assumes the sixteenth busy core slows a kernel no more than the second did here, and sixteen "
+            "kernels share the memory bandwidth two did not: time one notebook with the whole class before "
+            "planning a lab on it. Each kernel takes the threads its cgroup quota or FTLAB_THREADS gives it "
+            "(README, \"Teaching with ftlab\").", ""]
 
 
 def stored_claims(book: Path) -> list[str]:
@@ -83,12 +115,14 @@ def _exercises(number: str) -> str:
     return ", ".join(kinds)
 
 
-def notebook_section(book: Path, notes: dict, seconds: float) -> list[str]:
-    """The guide's section on one notebook."""
+def notebook_section(book: Path, notes: dict, seconds: float, one_core: float | None = None) -> list[str]:
+    """The guide's section on one notebook (`one_core`: its seconds on one core beside a busy one, if measured)."""
     number = book.name[:2]
     title = nbformat.read(book, as_version=4).cells[0].source.splitlines()[0].lstrip("# ").strip()
+    shared = f"; on one core of a shared server: {_minutes(one_core)}" if one_core else ""
     out = [f"## {title}", "", f"**What it teaches.** {notes['teaches']}", "",
-           f"**Time on a 2-core student laptop**: {_minutes(seconds)} (`{book.name}`, run top to bottom).", "",
+           f"**Time on a 2-core student laptop**: {_minutes(seconds)} (`{book.name}`, run top to bottom){shared}.",
+           "",
            "**Results students should expect** (the stored run's CLAIM lines: each figure is the mean over the "
            "seeds named, in brackets its 95 % interval, which counts the seed-to-seed spread and the test set's "
            "size; one student's run is one seed, so the class's runs spread wider than the brackets around that "
@@ -103,9 +137,10 @@ def notebook_section(book: Path, notes: dict, seconds: float) -> list[str]:
     return out
 
 
-def render(notes: dict | None = None, times: dict | None = None) -> str:
+def render(notes: dict | None = None, times: dict | None = None, one_core: dict | None = None) -> str:
     """The whole guide as markdown."""
     notes, times = notes or read_notes(), times or read_times()
+    one_core = read_one_core_times() if one_core is None else one_core  # {}: as if not measured
     books = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
     seconds = {name: entry["seconds"] for name, entry in times["notebooks"].items()}
     missing = [b.name for b in books if b.name not in seconds]
@@ -115,7 +150,8 @@ def render(notes: dict | None = None, times: dict | None = None) -> str:
     made = times["provenance"]
     out = ["# Teaching with ftlab: a guide per notebook", "",
            "<!-- generated by `python -m ftlab.tools.teaching` from docs/teaching_notes.yaml, "
-           f"bench/results/course_time_{times['profile']}.json and the notebooks' stored outputs; edit those -->", "",
+           f"bench/results/course_time_{times['profile']}.json, bench/ci_time/latest.json and the notebooks' stored "
+           "outputs; edit those -->", "",
            "How to run a lab (solutions hidden, results collected, graded, a class dashboard, a shared server): "
            "README.md, \"Teaching with ftlab\". This guide gives, per notebook, what it teaches, how long it takes, "
            "what results to expect and how much they vary, questions for discussion, and the mistakes the "
@@ -126,13 +162,11 @@ def render(notes: dict | None = None, times: dict | None = None) -> str:
            "each notebook printed when its outputs were stored; its first output names the machine:", "", "```"]
     out += first_output(books[0]) + ["```", "",
                                      f"**The whole course**: {_minutes(sum(seconds[b.name] for b in books))} on that "
-                                     "machine, notebooks run one after the other.", "",
-                                     "**On a shared server**: not measured yet (issue 31): how many students a 16-core "
-                                     "server holds per notebook is still to be measured with several kernels at once. "
-                                     "Each kernel takes the threads its cgroup quota or FTLAB_THREADS gives it "
-                                     "(README, \"Teaching with ftlab\").", ""]
+                                     "machine, notebooks run one after the other.", ""]
+    out += shared_server({b.name: seconds[b.name] for b in books}, one_core)
     for book in books:
-        out += notebook_section(book, notes[book.name[:2]], seconds[book.name])
+        out += notebook_section(book, notes[book.name[:2]], seconds[book.name],
+                                (one_core or {}).get("notebooks", {}).get(book.name))
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -23,6 +23,20 @@ def test_every_notebooks_section_carries_its_stored_claims_and_time():
         assert f"{times['notebooks'][book.name]['seconds'] / 60:.1f} min (`{book.name}`" in guide
 
 
+def test_the_shared_server_figures_are_the_measured_one_core_times():
+    guide = teaching.GUIDE.read_text()
+    one_core = teaching.read_one_core_times()
+    for name, seconds in one_core["notebooks"].items():
+        assert f"(`{name}`, run top to bottom); on one core of a shared server: {seconds / 60:.1f} min." in guide
+    assert f"CI's test run of commit {one_core['tested_commit']}" in guide
+
+
+def test_without_one_core_times_the_guide_says_the_server_figure_is_not_measured(tmp_path):
+    guide = teaching.render(one_core={})
+    assert "**On a shared server**: not measured" in guide
+    assert "on one core of a shared server" not in guide
+
+
 def test_a_notebook_without_notes_is_named(tmp_path):
     notes = yaml.safe_load(teaching.NOTES.read_text())
     del notes["05"]["discuss"]
