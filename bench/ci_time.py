@@ -28,10 +28,11 @@ from ftlab.core.provenance import provenance
 STORED = Path(__file__).parent / "ci_time" / "latest.json"
 
 
-def seconds_per_file(report: str) -> Counter:
-    """Seconds per test module or notebook, named as its path (`tests/core/test_jsonl.py`, `notebooks/01_sft.ipynb`)."""
+def seconds_per_file(suite: ET.Element) -> Counter:
+    """Seconds per test module or notebook of a parsed report, named as its path (`tests/core/test_jsonl.py`,
+    `notebooks/01_sft.ipynb`)."""
     per_file: Counter = Counter()
-    for case in ET.parse(report).iter("testcase"):
+    for case in suite.iter("testcase"):
         per_file[file_of(case.get("classname", ""))] += float(case.get("time", 0))
     return per_file
 
@@ -47,6 +48,16 @@ def file_of(classname: str) -> str:
     return "/".join(parts) + ".py" if parts else classname
 
 
+def is_notebook(path: str) -> bool:
+    return path.endswith(".ipynb")
+
+
+def read_suite(report: str) -> ET.Element:
+    """The <testsuite> of a pytest JUnit report (pytest wraps it in <testsuites>)."""
+    root = ET.parse(report).getroot()
+    return root if root.tag == "testsuite" else root.find("testsuite")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("report", nargs="?", help="pytest --junitxml file")
@@ -59,22 +70,19 @@ def main(argv=None) -> None:
         parser.error("name the pytest --junitxml report to read")
     if args.store and not (args.commit and args.workers):
         parser.error("--store needs --commit and --workers: the stored figures must say what they measured")
-    per_file = seconds_per_file(args.report)
-    suite = ET.parse(args.report).getroot()
-    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    suite = read_suite(args.report)
+    per_file = seconds_per_file(suite)
     if args.store:
         store(per_file, float(suite.get("time", 0)), int(suite.get("tests", 0)), args.commit, args.workers)
-    notebooks = sum(s for f, s in per_file.items() if f.endswith(".ipynb"))
+    notebooks = sum(s for f, s in per_file.items() if is_notebook(f))
     units = sum(per_file.values()) - notebooks
     print(f"pytest wall time {float(suite.get('time', 0)):.0f} s; {suite.get('tests')} tests")
     print(f"notebooks {notebooks:.0f} s, unit tests {units:.0f} s (worker-seconds)\n")
-    for name, seconds in sorted(per_file.items(), key=lambda kv: kv[0] if kv[0].endswith(".ipynb") else "~"):
-        if name.endswith(".ipynb"):
-            print(f"{name:60s} {seconds:7.0f} s")
+    for name in sorted(filter(is_notebook, per_file)):
+        print(f"{name:60s} {per_file[name]:7.0f} s")
     print()
-    for name, seconds in per_file.most_common(args.top):
-        if not name.endswith(".ipynb"):
-            print(f"{name:60s} {seconds:7.0f} s")
+    for name, seconds in [(f, s) for f, s in per_file.most_common() if not is_notebook(f)][:args.top]:
+        print(f"{name:60s} {seconds:7.0f} s")
 
 
 def store(per_file: Counter, wall_s: float, tests: int, commit: str, workers: int) -> None:
@@ -82,8 +90,8 @@ def store(per_file: Counter, wall_s: float, tests: int, commit: str, workers: in
     record = {"tested_commit": commit, "workers": workers, "profile": profiles.active().name,
               "machine": platform.processor() or platform.machine(),
               "pytest_wall_s": wall_s, "tests": tests,
-              "notebooks": {Path(f).name: s for f, s in sorted(per_file.items()) if f.endswith(".ipynb")},
-              "unit_tests": {f: s for f, s in sorted(per_file.items()) if not f.endswith(".ipynb")}}
+              "notebooks": {Path(f).name: s for f, s in sorted(per_file.items()) if is_notebook(f)},
+              "unit_tests": {f: s for f, s in sorted(per_file.items()) if not is_notebook(f)}}
     record["provenance"] = provenance(profiles.active().precision)
     STORED.parent.mkdir(exist_ok=True)
     atomic_write_text(STORED, json.dumps(record, indent=1) + "\n")

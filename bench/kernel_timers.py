@@ -1,5 +1,5 @@
-"""Where a notebook's time goes, measured inside its kernel: `bench/course_time.py --split` makes every course kernel
-run this file first (an IPython startup file), so nothing in the notebooks or in ftlab changes.
+"""Where a notebook's time goes, measured inside its kernel: `bench/course_time.py` makes every course kernel it
+starts run this file first (an IPython startup file), so nothing in the notebooks or in ftlab changes.
 
 Timers wrap the library calls the course spends its time in, each time counted once, in the innermost category
 (a model loaded inside a training call is loading, the trainer's evaluation inside it is evaluation):
@@ -9,7 +9,7 @@ Timers wrap the library calls the course spends its time in, each time counted o
 - loading: `from_pretrained` of models and tokenizers
 - probes: the memory probes (`ftlab.core.memprobe`, run in helper processes) and the matmul-peak measurement the run
   cards' MFU needs
-- imports: this file importing torch, transformers, TRL, PEFT and ftlab (a notebook's first cell would otherwise)
+- imports: this file importing torch, transformers, TRL and ftlab (a notebook's first cell would otherwise)
 
 and count the FLOPs of every run trained live, from the run card each run writes (`ftlab.core.runcard.write_card`):
 tokens × FLOPs per token (`ftlab.core.throughput.training_flops_per_token` of the model being trained: 4·N + 2·N
@@ -41,7 +41,7 @@ import ftlab.core.throughput as throughput  # noqa: E402
 import ftlab.lessons.pretraining as pretraining  # noqa: E402
 
 OUT = os.environ["FTLAB_TIME_SPLIT"]
-totals = {"kernel_started_at": START, "imports": time.time() - START, "training": 0.0, "evaluation": 0.0,
+totals = {"kernel_started_at": START, "imports": 0.0, "training": 0.0, "evaluation": 0.0,
           "loading": 0.0, "probes": 0.0, "training_flops": 0.0, "training_tokens": 0, "runs": []}
 _stack: list[list] = []  # [category, start, seconds spent in nested timed calls]
 _last_trained: dict = {}  # FLOPs per token of the model the last Trainer.train call trained, for its run card

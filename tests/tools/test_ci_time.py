@@ -27,7 +27,8 @@ def test_seconds_are_summed_per_module_and_per_notebook_from_a_real_report(tmp_p
                            "--rootdir", str(tmp_path), "-c", "/dev/null", str(tmp_path / "test_timed.py"),
                            f"--junitxml={report}"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-1000:] + done.stderr[-1000:]
-    per_file = _ci_time().seconds_per_file(str(report))
+    ci_time = _ci_time()
+    per_file = ci_time.seconds_per_file(ci_time.read_suite(str(report)))
     assert list(per_file) == ["test_timed.py"]  # the class's two cases counted in their module
     assert 0.7 <= per_file["test_timed.py"] < 2.0
 
